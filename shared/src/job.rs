@@ -1,0 +1,391 @@
+//! Job kinds and run settings, with the Cosmos Transfer defaults and their validation.
+
+use crate::control::{Control, ControlSet};
+use crate::error::{ValidationCode, ValidationError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a job runs. Only `inference` jobs can share a batch.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    #[default]
+    Inference,
+    Enhance,
+    Upscale,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Inference => "inference",
+            JobKind::Enhance => "enhance",
+            JobKind::Upscale => "upscale",
+        }
+    }
+
+    /// Whether jobs of this kind may share a batch with others (inference only).
+    pub fn batchable(self) -> bool {
+        self == JobKind::Inference
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Strength presets for `--blur_strength` and `--canny_threshold`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    VeryLow,
+    Low,
+    #[default]
+    Medium,
+    High,
+    VeryHigh,
+}
+
+impl Strength {
+    pub const ALL: [Strength; 5] = [
+        Strength::VeryLow,
+        Strength::Low,
+        Strength::Medium,
+        Strength::High,
+        Strength::VeryHigh,
+    ];
+
+    /// The token Cosmos Transfer expects on its command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strength::VeryLow => "very_low",
+            Strength::Low => "low",
+            Strength::Medium => "medium",
+            Strength::High => "high",
+            Strength::VeryHigh => "very_high",
+        }
+    }
+}
+
+impl fmt::Display for Strength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Cosmos Transfer1's defaults for every setting a job may leave out.
+pub mod defaults {
+    pub const NUM_STEPS: u32 = 35;
+    pub const GUIDANCE: f64 = 5.0;
+    pub const SEED: u64 = 1;
+    pub const SIGMA_MAX: f64 = 70.0;
+    pub const FPS: u32 = 24;
+}
+
+/// Accepted ranges. Seeds stay within what a JavaScript client can hold exactly (2^53 - 1).
+pub mod limits {
+    pub const NUM_STEPS: std::ops::RangeInclusive<u32> = 1..=1000;
+    pub const GUIDANCE: std::ops::RangeInclusive<f64> = 0.0..=20.0;
+    pub const SEED_MAX: u64 = (1 << 53) - 1;
+    pub const SIGMA_MAX: std::ops::RangeInclusive<f64> = 0.0..=200.0;
+    pub const FPS: std::ops::RangeInclusive<u32> = 1..=120;
+}
+
+/// Run settings as a client sends them: every setting optional (omitted ones take the Cosmos
+/// defaults), unknown fields rejected, control names checked by [`JobConfig::from_input`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobConfigInput {
+    /// Weight per control, each in 0..=1; a control is active when its weight is above 0.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+    /// Diffusion steps (default 35).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_steps: Option<u32>,
+    /// Classifier-free guidance (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
+    /// Global seed (default 1); chunk k of a video uses seed + k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Noise level to start from (default 70); below 80 the input video guides generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_max: Option<f64>,
+    /// Blur strength of the `vis` control (default medium).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur_strength: Option<Strength>,
+    /// Canny threshold of the `edge` control (default medium).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canny_threshold: Option<Strength>,
+    /// Frames per second written to the output (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+}
+
+/// Validated run settings of one job; every field set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobConfig {
+    /// Weight per control (0..=1). Controls with weight 0 are inactive.
+    pub weights: BTreeMap<Control, f64>,
+    pub num_steps: u32,
+    pub guidance: f64,
+    pub seed: u64,
+    pub sigma_max: f64,
+    pub blur_strength: Strength,
+    pub canny_threshold: Strength,
+    pub fps: u32,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            weights: BTreeMap::new(),
+            num_steps: defaults::NUM_STEPS,
+            guidance: defaults::GUIDANCE,
+            seed: defaults::SEED,
+            sigma_max: defaults::SIGMA_MAX,
+            blur_strength: Strength::default(),
+            canny_threshold: Strength::default(),
+            fps: defaults::FPS,
+        }
+    }
+}
+
+fn check_weight(control: &str, w: f64) -> Result<(), ValidationError> {
+    if w.is_finite() && (0.0..=1.0).contains(&w) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            ValidationCode::WeightOutOfRange,
+            format!("weight of `{control}` must be a number from 0 to 1, got {w}"),
+        ))
+    }
+}
+
+impl JobConfig {
+    /// Parse a client's settings: names become controls, omitted settings take the defaults,
+    /// and every value is checked (see [`JobConfig::validate`]).
+    pub fn from_input(input: JobConfigInput, kind: JobKind) -> Result<Self, ValidationError> {
+        let mut weights = BTreeMap::new();
+        for (name, w) in input.weights {
+            let control: Control = name.parse().map_err(|e: crate::control::UnknownControl| {
+                ValidationError::new(ValidationCode::UnknownControl, e.to_string())
+            })?;
+            check_weight(&name, w)?;
+            weights.insert(control, w);
+        }
+        let d = JobConfig::default();
+        let config = JobConfig {
+            weights,
+            num_steps: input.num_steps.unwrap_or(d.num_steps),
+            guidance: input.guidance.unwrap_or(d.guidance),
+            seed: input.seed.unwrap_or(d.seed),
+            sigma_max: input.sigma_max.unwrap_or(d.sigma_max),
+            blur_strength: input.blur_strength.unwrap_or(d.blur_strength),
+            canny_threshold: input.canny_threshold.unwrap_or(d.canny_threshold),
+            fps: input.fps.unwrap_or(d.fps),
+        };
+        config.validate(kind)?;
+        Ok(config)
+    }
+
+    /// Check every value against its range; an inference job needs at least one active control.
+    pub fn validate(&self, kind: JobKind) -> Result<(), ValidationError> {
+        for (control, w) in &self.weights {
+            check_weight(control.as_str(), *w)?;
+        }
+        if kind == JobKind::Inference && self.signature().is_empty() {
+            return Err(ValidationError::new(
+                ValidationCode::NoActiveControl,
+                "an inference job needs at least one control with a weight above 0",
+            ));
+        }
+        if !limits::NUM_STEPS.contains(&self.num_steps) {
+            return Err(ValidationError::new(
+                ValidationCode::NumStepsOutOfRange,
+                format!("num_steps must be from 1 to 1000, got {}", self.num_steps),
+            ));
+        }
+        if !(self.guidance.is_finite() && limits::GUIDANCE.contains(&self.guidance)) {
+            return Err(ValidationError::new(
+                ValidationCode::GuidanceOutOfRange,
+                format!("guidance must be from 0 to 20, got {}", self.guidance),
+            ));
+        }
+        if self.seed > limits::SEED_MAX {
+            return Err(ValidationError::new(
+                ValidationCode::SeedOutOfRange,
+                format!(
+                    "seed must be from 0 to {} (2^53 - 1), got {}",
+                    limits::SEED_MAX,
+                    self.seed
+                ),
+            ));
+        }
+        if !(self.sigma_max.is_finite()
+            && self.sigma_max > 0.0
+            && limits::SIGMA_MAX.contains(&self.sigma_max))
+        {
+            return Err(ValidationError::new(
+                ValidationCode::SigmaMaxOutOfRange,
+                format!(
+                    "sigma_max must be above 0 and at most 200, got {}",
+                    self.sigma_max
+                ),
+            ));
+        }
+        if !limits::FPS.contains(&self.fps) {
+            return Err(ValidationError::new(
+                ValidationCode::FpsOutOfRange,
+                format!("fps must be from 1 to 120, got {}", self.fps),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The control signature: the active controls (weight > 0), sorted by name.
+    pub fn signature(&self) -> ControlSet {
+        self.weights
+            .iter()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// How many controls are active (weight > 0).
+    pub fn count_active_controls(&self) -> usize {
+        self.signature().len()
+    }
+
+    /// This job's weight for `control`; 0 for every control it did not ask for.
+    pub fn weight(&self, control: Control) -> f64 {
+        self.weights.get(&control).copied().unwrap_or(0.0)
+    }
+
+    /// Whether any control's weight differs (a missing weight counts as 0).
+    pub fn weights_differ(&self, other: &JobConfig) -> bool {
+        Control::ALL
+            .into_iter()
+            .any(|c| self.weight(c) != other.weight(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(weights: &[(&str, f64)]) -> JobConfigInput {
+        JobConfigInput {
+            weights: weights.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn omitted_settings_take_cosmos_defaults() {
+        let c = JobConfig::from_input(input(&[("edge", 0.5)]), JobKind::Inference).unwrap();
+        assert_eq!(c.num_steps, 35);
+        assert_eq!(c.guidance, 5.0);
+        assert_eq!(c.seed, 1);
+        assert_eq!(c.sigma_max, 70.0);
+        assert_eq!(c.blur_strength, Strength::Medium);
+        assert_eq!(c.canny_threshold, Strength::Medium);
+        assert_eq!(c.fps, 24);
+    }
+
+    #[test]
+    fn zero_weights_are_dropped_from_the_signature_which_is_sorted() {
+        let c = JobConfig::from_input(
+            input(&[("vis", 0.3), ("edge", 0.5), ("depth", 0.0)]),
+            JobKind::Inference,
+        )
+        .unwrap();
+        assert_eq!(c.signature().to_vec(), vec![Control::Edge, Control::Vis]);
+        assert_eq!(c.count_active_controls(), 2);
+        assert_eq!(c.weight(Control::Depth), 0.0);
+        assert_eq!(c.weight(Control::Seg), 0.0);
+    }
+
+    #[test]
+    fn bad_values_get_stable_codes() {
+        let code = |i: JobConfigInput, k: JobKind| JobConfig::from_input(i, k).unwrap_err().code;
+        assert_eq!(
+            code(input(&[("sketch", 0.5)]), JobKind::Inference),
+            ValidationCode::UnknownControl
+        );
+        for w in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                code(input(&[("edge", w)]), JobKind::Inference),
+                ValidationCode::WeightOutOfRange
+            );
+        }
+        assert_eq!(
+            code(input(&[("edge", 0.0)]), JobKind::Inference),
+            ValidationCode::NoActiveControl
+        );
+        assert_eq!(
+            code(input(&[]), JobKind::Inference),
+            ValidationCode::NoActiveControl
+        );
+        let with = |f: fn(&mut JobConfigInput)| {
+            let mut i = input(&[("edge", 1.0)]);
+            f(&mut i);
+            code(i, JobKind::Inference)
+        };
+        assert_eq!(
+            with(|i| i.num_steps = Some(0)),
+            ValidationCode::NumStepsOutOfRange
+        );
+        assert_eq!(
+            with(|i| i.num_steps = Some(1_000_000_000)),
+            ValidationCode::NumStepsOutOfRange
+        );
+        assert_eq!(
+            with(|i| i.guidance = Some(-1.0)),
+            ValidationCode::GuidanceOutOfRange
+        );
+        assert_eq!(
+            with(|i| i.guidance = Some(f64::NAN)),
+            ValidationCode::GuidanceOutOfRange
+        );
+        assert_eq!(
+            with(|i| i.seed = Some(1 << 60)),
+            ValidationCode::SeedOutOfRange
+        );
+        assert_eq!(
+            with(|i| i.sigma_max = Some(0.0)),
+            ValidationCode::SigmaMaxOutOfRange
+        );
+        assert_eq!(with(|i| i.fps = Some(0)), ValidationCode::FpsOutOfRange);
+        assert_eq!(with(|i| i.fps = Some(121)), ValidationCode::FpsOutOfRange);
+    }
+
+    #[test]
+    fn enhance_and_upscale_need_no_control() {
+        assert!(JobConfig::from_input(input(&[]), JobKind::Enhance).is_ok());
+        assert!(JobConfig::from_input(input(&[]), JobKind::Upscale).is_ok());
+        assert!(!JobKind::Enhance.batchable());
+        assert!(!JobKind::Upscale.batchable());
+        assert!(JobKind::Inference.batchable());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<JobConfigInput>(r#"{"weights":{},"num_step":3}"#);
+        assert!(err.unwrap_err().to_string().contains("unknown field"));
+        let ok: JobConfigInput =
+            serde_json::from_str(r#"{"weights":{"edge":1},"blur_strength":"very_high"}"#).unwrap();
+        assert_eq!(ok.blur_strength, Some(Strength::VeryHigh));
+    }
+}

@@ -1,0 +1,16 @@
+//! cosmosq's shared core: domain types, validation, the smart-batching engine and the cost
+//! model. No I/O; compiles natively (daemon, CLI) and to wasm32 (the browser's live preview).
+
+pub mod control;
+pub mod cost;
+pub mod error;
+pub mod job;
+pub mod plan;
+pub mod video;
+
+pub use control::{Control, ControlSet};
+pub use cost::CostModel;
+pub use error::{ValidationCode, ValidationError};
+pub use job::{JobConfig, JobConfigInput, JobKind, Strength};
+pub use plan::{plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
+pub use video::AspectBucket;

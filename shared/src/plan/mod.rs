@@ -1,0 +1,267 @@
+//! The smart-batching engine: `(ordered jobs, mode, limits, cost model) -> Plan`.
+//!
+//! A pure function. The same input always gives the same plan and the same `plan_id`, natively
+//! and in the browser, so a preview is exactly what runs.
+
+mod explain;
+mod file;
+mod id;
+mod search;
+
+pub use file::parse_plan_file;
+
+use crate::control::{Control, ControlSet};
+use crate::cost::{CostModel, JobLoad};
+use crate::error::{ValidationCode, ValidationError};
+use crate::job::{JobConfig, JobKind};
+use crate::video::{self, AspectBucket};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+
+/// How jobs may be grouped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PlanMode {
+    /// Only jobs with identical control signatures share a batch.
+    #[default]
+    Strict,
+    /// A batch may load the union of its jobs' controls (each job gets weight 0 for controls it
+    /// did not ask for); the grouping minimises the estimated total time.
+    Mixed,
+}
+
+impl PlanMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanMode::Strict => "strict",
+            PlanMode::Mixed => "mixed",
+        }
+    }
+}
+
+impl fmt::Display for PlanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The largest `max_batch_size` a user may set.
+pub const MAX_BATCH_SIZE_LIMIT: u32 = 64;
+
+/// User limits on batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Limits {
+    /// At most this many jobs in one batch (1..=64); the safe size by control count applies too.
+    pub max_batch_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_batch_size: 8 }
+    }
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if (1..=MAX_BATCH_SIZE_LIMIT).contains(&self.max_batch_size) {
+            Ok(())
+        } else {
+            Err(ValidationError::new(
+                ValidationCode::MaxBatchSizeOutOfRange,
+                format!(
+                    "max_batch_size must be from 1 to {MAX_BATCH_SIZE_LIMIT}, got {}",
+                    self.max_batch_size
+                ),
+            ))
+        }
+    }
+}
+
+/// Conservative number of jobs per batch by the batch's control count: 1 → 8, 2 → 4, 3+ → 2,
+/// never above the user's maximum (and never below 1).
+pub fn safe_batch_size(controls: usize, user_max: u32) -> u32 {
+    let safe = match controls {
+        0 | 1 => 8,
+        2 => 4,
+        _ => 2,
+    };
+    safe.min(user_max).max(1)
+}
+
+/// One queued job as the planner sees it. The order of a job list is the queue order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanJob {
+    pub id: String,
+    pub kind: JobKind,
+    pub config: JobConfig,
+    /// The prompt's negative prompt (process-global for Cosmos); `None` = the program's default.
+    pub negative_prompt: Option<String>,
+    /// Frame count of the input video.
+    pub frames: u32,
+    pub bucket: AspectBucket,
+    /// Controls whose input video the job supplies (the rest are generated on the fly).
+    pub control_inputs: ControlSet,
+}
+
+impl PlanJob {
+    /// An inference job with default settings and the given weights (convenient in tests).
+    pub fn new(id: impl Into<String>, weights: &[(Control, f64)]) -> Self {
+        PlanJob {
+            id: id.into(),
+            kind: JobKind::Inference,
+            config: JobConfig {
+                weights: weights.iter().copied().collect(),
+                ..JobConfig::default()
+            },
+            negative_prompt: None,
+            frames: video::DEFAULT_FRAMES,
+            bucket: AspectBucket::default(),
+            control_inputs: ControlSet::EMPTY,
+        }
+    }
+
+    pub fn signature(&self) -> ControlSet {
+        self.config.signature()
+    }
+
+    /// Whether this job may share a batch (inference only).
+    pub fn batchable(&self) -> bool {
+        self.kind.batchable()
+    }
+
+    /// What this job adds to a batch's cost.
+    pub fn load(&self) -> JobLoad {
+        JobLoad {
+            signature: self.signature(),
+            supplied: self.control_inputs,
+            chunks: video::chunks(self.frames),
+            num_steps: self.config.num_steps,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.id.trim().is_empty() {
+            return Err(ValidationError::new(
+                ValidationCode::EmptyJobId,
+                "every job needs a non-empty id",
+            ));
+        }
+        self.config.validate(self.kind)?;
+        if self.frames == 0 || self.frames > video::MAX_FRAMES {
+            return Err(ValidationError::new(
+                ValidationCode::FramesOutOfRange,
+                format!(
+                    "frames must be from 1 to {}, got {}",
+                    video::MAX_FRAMES,
+                    self.frames
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One planned executor invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedBatch {
+    /// Jobs in queue order.
+    pub job_ids: Vec<String>,
+    /// Controls the batch loads (sorted by name); jobs get weight 0 for those they did not ask for.
+    pub controls: Vec<Control>,
+    /// The `--batch_size` passed to the program: the job count when every job has identical
+    /// weights, frame count and aspect bucket (one batched forward pass), otherwise 1.
+    pub batch_size: u32,
+    pub estimated_seconds: f64,
+    /// Why the batch was formed this way, in plain words.
+    pub reason: String,
+}
+
+/// Totals of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanMetrics {
+    /// Jobs placed in batches (excluded jobs not counted).
+    pub job_count: usize,
+    pub batch_count: usize,
+    /// Every planned job run on its own, loading its own controls.
+    pub estimated_sequential_seconds: f64,
+    pub estimated_batched_seconds: f64,
+    /// Sequential / batched estimate.
+    pub speedup: f64,
+    /// Compute and preprocessing spent on controls that jobs did not ask for.
+    pub control_overhead_seconds: f64,
+}
+
+/// A job the planner left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Excluded {
+    pub job_id: String,
+    pub reason: String,
+}
+
+/// The result of planning: the batches to run, in queue order of their earliest job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Plan {
+    /// Identifies this exact input (jobs, their order and settings, mode, limits, cost model).
+    pub plan_id: String,
+    pub mode: PlanMode,
+    pub batches: Vec<PlannedBatch>,
+    pub metrics: PlanMetrics,
+    pub excluded: Vec<Excluded>,
+}
+
+/// Plan `jobs` (in queue order). Errors only on invalid input (bad settings, duplicate ids,
+/// bad limits or cost model); never panics.
+pub fn plan(
+    jobs: &[PlanJob],
+    mode: PlanMode,
+    limits: Limits,
+    cost: &CostModel,
+) -> Result<Plan, ValidationError> {
+    limits.validate()?;
+    cost.validate()?;
+    let mut seen = HashSet::with_capacity(jobs.len());
+    for job in jobs {
+        job.validate()
+            .map_err(|e| e.context(format!("job `{}`", job.id)))?;
+        if !seen.insert(job.id.as_str()) {
+            return Err(ValidationError::new(
+                ValidationCode::DuplicateJobId,
+                format!("job id `{}` appears more than once", job.id),
+            ));
+        }
+    }
+
+    let excluded = jobs
+        .iter()
+        .filter(|j| !j.batchable())
+        .map(|j| Excluded {
+            job_id: j.id.clone(),
+            reason: format!(
+                "{} jobs always run alone: only inference jobs are batched",
+                j.kind
+            ),
+        })
+        .collect();
+
+    let problem = search::Problem::new(jobs, limits, cost);
+    let groups = problem.solve(mode);
+    let (batches, metrics) = explain::describe(&problem, &groups, mode);
+
+    Ok(Plan {
+        plan_id: id::plan_id(jobs, mode, limits, cost),
+        mode,
+        batches,
+        metrics,
+        excluded,
+    })
+}
+
+#[cfg(test)]
+mod tests;
