@@ -1,1 +1,145 @@
-fn main() {}
+//! Planner speed: 100 / 1,000 / 10,000 realistic jobs in both modes, plus an adversarial
+//! 10,000-job queue (every one of the 127 signatures over 7 controls, one settings group).
+//!
+//! `cargo bench -p cosmosq-shared --bench planner` prints, before the timings, each queue's
+//! estimated total under strict and mixed planning (the plan quality the timings buy).
+
+use cosmosq_shared::{
+    plan, AspectBucket, Control, CostModel, JobKind, Limits, PlanJob, PlanMode,
+};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
+use std::time::Duration;
+
+/// xorshift64*: a fixed seed gives the same queue on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+}
+
+const FRAMES: [u32; 3] = [57, 121, 242];
+const WEIGHTS: [f64; 3] = [0.5, 0.75, 1.0];
+
+/// A queue as users build it: 1–3 of the four common controls, a few weight values, 2–4
+/// settings groups (seed × steps), three video lengths, ~5% enhance/upscale jobs.
+fn realistic(n: usize, seed: u64) -> Vec<PlanJob> {
+    const COMMON: [Control; 4] = [Control::Vis, Control::Edge, Control::Depth, Control::Seg];
+    let mut rng = Rng(seed);
+    let groups = 2 + rng.below(3);
+    let settings: Vec<(u64, u32)> = (0..groups)
+        .map(|g| (1 + g as u64 % 2, if g < 2 { 35 } else { 20 }))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let count = 1 + rng.below(3);
+            let mut controls = COMMON.to_vec();
+            let weights: Vec<(Control, f64)> = (0..count)
+                .map(|_| {
+                    let c = controls.remove(rng.below(controls.len()));
+                    (c, rng.pick(&WEIGHTS))
+                })
+                .collect();
+            let mut job = PlanJob::new(format!("job-{i}"), &weights);
+            let (seed, steps) = settings[rng.below(groups)];
+            job.config.seed = seed;
+            job.config.num_steps = steps;
+            job.frames = rng.pick(&FRAMES);
+            if rng.below(5) == 0 {
+                job.bucket = AspectBucket::Portrait704x1280;
+            }
+            if rng.below(20) == 0 {
+                job.kind = rng.pick(&[JobKind::Enhance, JobKind::Upscale]);
+            }
+            job
+        })
+        .collect()
+}
+
+/// Every non-empty subset of the 7 controls in one settings group: the most signatures (and
+/// the most mixing candidates) a queue can have.
+fn adversarial(n: usize, seed: u64) -> Vec<PlanJob> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| {
+            let bits = 1 + rng.below(127);
+            let weights: Vec<(Control, f64)> = Control::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| bits & (1 << k) != 0)
+                .map(|(_, c)| (c, rng.pick(&WEIGHTS)))
+                .collect();
+            let mut job = PlanJob::new(format!("job-{i}"), &weights);
+            job.frames = rng.pick(&FRAMES);
+            job
+        })
+        .collect()
+}
+
+fn queues() -> Vec<(String, Vec<PlanJob>)> {
+    let mut out: Vec<(String, Vec<PlanJob>)> = [100, 1_000, 10_000]
+        .into_iter()
+        .map(|n| (format!("realistic/{n}"), realistic(n, 0x5eed + n as u64)))
+        .collect();
+    out.push(("adversarial/10000".to_string(), adversarial(10_000, 0xad5e)));
+    out
+}
+
+fn quality() {
+    let cost = CostModel::default();
+    println!("plan quality (default cost model, max batch size 8):");
+    for (name, jobs) in queues() {
+        let total = |mode| {
+            let p = plan(&jobs, mode, Limits::default(), &cost).unwrap();
+            (p.metrics.estimated_batched_seconds, p.metrics.batch_count)
+        };
+        let (strict, strict_batches) = total(PlanMode::Strict);
+        let (mixed, mixed_batches) = total(PlanMode::Mixed);
+        println!(
+            "  {name}: strict {strict:.0} s in {strict_batches} batches, mixed {mixed:.0} s in \
+             {mixed_batches} batches ({:.2}% less)",
+            (1.0 - mixed / strict) * 100.0
+        );
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let cost = CostModel::default();
+    let mut group = c.benchmark_group("plan");
+    for (name, jobs) in queues() {
+        for mode in [PlanMode::Strict, PlanMode::Mixed] {
+            group.bench_with_input(BenchmarkId::new(mode.as_str(), &name), &jobs, |b, jobs| {
+                b.iter(|| plan(black_box(jobs), mode, Limits::default(), &cost).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: the whole bench finishes in a couple of minutes on 2 cores.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+
+fn main() {
+    quality();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

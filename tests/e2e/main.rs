@@ -1,1 +1,3 @@
+//! End-to-end tests: they run the real `cosmosq` binary.
 
+mod plan_cli;

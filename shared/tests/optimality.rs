@@ -1,0 +1,300 @@
+//! How close mixed mode comes to the true optimum.
+//!
+//! An independent exhaustive planner (a DP over subsets, written only against the public API:
+//! `PlanJob`'s fields, `safe_batch_size` and `CostModel::estimate`) finds the cheapest grouping
+//! of small random queues under random cost models and limits. Mixed mode must come within 1%
+//! of it on every instance; strict must never beat it (the DP is a lower bound).
+//!
+//! Run with `cargo test -p cosmosq-shared --test optimality -- --nocapture` to see the gaps.
+
+use cosmosq_shared::cost::JobLoad;
+use cosmosq_shared::{
+    plan, safe_batch_size, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan,
+    PlanJob, PlanMode,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Instances checked; each plans in well under a millisecond and the DP costs at most 3^10 steps.
+const INSTANCES: usize = 3000;
+/// The bound mixed mode must meet on every instance.
+const MAX_GAP: f64 = 0.01;
+
+/// xorshift64*: small, seeded, identical on every platform.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn int(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    fn float(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (self.next() >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.float(0.0, 1.0) < p
+    }
+
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.int(0, xs.len() as u64 - 1) as usize]
+    }
+}
+
+/// The order controls enter an instance's pool: common ones first.
+const POOL: [Control; 7] = [
+    Control::Edge,
+    Control::Depth,
+    Control::Vis,
+    Control::Seg,
+    Control::Keypoint,
+    Control::Hdmap,
+    Control::Lidar,
+];
+
+fn random_cost(rng: &mut Rng) -> CostModel {
+    if rng.chance(0.15) {
+        return CostModel::default();
+    }
+    let map = |rng: &mut Rng, hi: f64| -> BTreeMap<Control, f64> {
+        Control::ALL
+            .into_iter()
+            .map(|c| (c, rng.float(0.0, hi)))
+            .collect()
+    };
+    CostModel {
+        startup_seconds: rng.float(0.0, 300.0),
+        control_load_seconds: map(rng, 150.0),
+        step_seconds: rng.float(0.1, 10.0),
+        control_step_seconds: map(rng, 5.0),
+        batched_pass_efficiency: rng.float(0.3, 1.0),
+        preprocess_seconds: map(rng, 60.0),
+    }
+}
+
+fn random_queue(rng: &mut Rng) -> Vec<PlanJob> {
+    let n = rng.int(2, 10) as usize;
+    let pool = &POOL[..rng.int(2, 5) as usize];
+    let vary_seed = rng.chance(0.25);
+    let vary_steps = rng.chance(0.1);
+    let mut jobs: Vec<PlanJob> = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("j{i}");
+        // Copies of earlier jobs make identical jobs (batched passes) and shared signatures.
+        if i > 0 && rng.chance(0.3) {
+            let mut copy = jobs[rng.int(0, i as u64 - 1) as usize].clone();
+            copy.id = id;
+            if rng.chance(0.3) {
+                copy.frames = rng.pick(&[57, 121, 242]);
+            }
+            jobs.push(copy);
+            continue;
+        }
+        let mut signature = Vec::new();
+        while signature.is_empty() {
+            signature = pool.iter().copied().filter(|_| rng.chance(0.4)).collect();
+        }
+        let weights: Vec<(Control, f64)> = signature
+            .iter()
+            .map(|&c| (c, rng.pick(&[0.5, 1.0])))
+            .collect();
+        let mut job = PlanJob::new(id, &weights);
+        job.frames = rng.pick(&[57, 121, 242]);
+        if rng.chance(0.2) {
+            job.bucket = AspectBucket::Square960;
+        }
+        if rng.chance(0.3) {
+            job.control_inputs = signature.iter().copied().filter(|_| rng.chance(0.5)).collect();
+        }
+        if vary_seed {
+            job.config.seed = rng.int(1, 2);
+        }
+        if vary_steps {
+            job.config.num_steps = rng.pick(&[10, 35]);
+        }
+        if rng.chance(0.05) {
+            job.kind = rng.pick(&[JobKind::Enhance, JobKind::Upscale]);
+        }
+        jobs.push(job);
+    }
+    jobs
+}
+
+/// The process-global settings two jobs must share to be batched.
+fn same_settings(a: &PlanJob, b: &PlanJob) -> bool {
+    let (x, y) = (&a.config, &b.config);
+    x.num_steps == y.num_steps
+        && x.guidance == y.guidance
+        && x.seed == y.seed
+        && x.sigma_max == y.sigma_max
+        && x.blur_strength == y.blur_strength
+        && x.canny_threshold == y.canny_threshold
+        && x.fps == y.fps
+        && a.negative_prompt == b.negative_prompt
+}
+
+/// Identical weights (a missing weight is 0), frames and bucket: one batched pass.
+fn identical(a: &PlanJob, b: &PlanJob) -> bool {
+    a.frames == b.frames
+        && a.bucket == b.bucket
+        && Control::ALL
+            .into_iter()
+            .all(|c| a.config.weight(c) == b.config.weight(c))
+}
+
+/// The cost of running `batch` as one batch, or `None` if it may not be one.
+fn batch_cost(batch: &[&PlanJob], limits: Limits, cost: &CostModel) -> Option<f64> {
+    let first = batch[0];
+    if batch
+        .iter()
+        .any(|j| j.kind != JobKind::Inference || !same_settings(first, j))
+    {
+        return None;
+    }
+    let union = batch
+        .iter()
+        .fold(ControlSet::EMPTY, |u, j| u.union(j.signature()));
+    if batch.len() > safe_batch_size(union.len(), limits.max_batch_size) as usize {
+        return None;
+    }
+    let batch_size = if batch.len() > 1 && batch.iter().all(|j| identical(first, j)) {
+        batch.len() as u32
+    } else {
+        1
+    };
+    let loads: Vec<JobLoad> = batch.iter().map(|j| j.load()).collect();
+    Some(cost.estimate(&loads, union, batch_size).total_seconds)
+}
+
+/// The cheapest partition of the inference jobs into feasible batches.
+fn optimum(jobs: &[PlanJob], limits: Limits, cost: &CostModel) -> f64 {
+    let items: Vec<&PlanJob> = jobs
+        .iter()
+        .filter(|j| j.kind == JobKind::Inference)
+        .collect();
+    let n = items.len();
+    let full = (1usize << n) - 1;
+    let single: Vec<f64> = (0..=full)
+        .map(|mask| {
+            if mask == 0 {
+                return f64::INFINITY;
+            }
+            let batch: Vec<&PlanJob> = (0..n)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| items[i])
+                .collect();
+            batch_cost(&batch, limits, cost).unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    // best[mask]: cheapest cover of `mask`; the batch holding its lowest job is chosen first.
+    let mut best = vec![f64::INFINITY; full + 1];
+    best[0] = 0.0;
+    for mask in 1..=full {
+        let low = mask & mask.wrapping_neg();
+        let rest = mask ^ low;
+        let mut sub = rest;
+        loop {
+            let batch = sub | low;
+            let c = single[batch] + best[mask ^ batch];
+            if c < best[mask] {
+                best[mask] = c;
+            }
+            if sub == 0 {
+                break;
+            }
+            sub = (sub - 1) & rest;
+        }
+    }
+    best[full]
+}
+
+/// A plan's total, recomputed unrounded from its batches (checking each batch is feasible).
+fn plan_cost(p: &Plan, jobs: &[PlanJob], limits: Limits, cost: &CostModel) -> f64 {
+    let by_id: HashMap<&str, &PlanJob> = jobs.iter().map(|j| (j.id.as_str(), j)).collect();
+    p.batches
+        .iter()
+        .map(|b| {
+            let batch: Vec<&PlanJob> = b.job_ids.iter().map(|id| by_id[id.as_str()]).collect();
+            batch_cost(&batch, limits, cost).expect("the planner formed an infeasible batch")
+        })
+        .sum()
+}
+
+#[test]
+fn mixed_mode_is_within_one_percent_of_the_optimum() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut worst = (0.0f64, 0usize);
+    let mut gap_sum = 0.0;
+    let mut optimal = 0usize;
+    let mut strict_beaten = 0usize;
+    // Worst gap by inference-job count, to see where the search struggles.
+    let mut by_size: BTreeMap<usize, (usize, f64)> = BTreeMap::new();
+    for instance in 0..INSTANCES {
+        let jobs = random_queue(&mut rng);
+        let cost = random_cost(&mut rng);
+        let limits = Limits {
+            max_batch_size: rng.int(1, 8) as u32,
+        };
+        let best = optimum(&jobs, limits, &cost);
+        let strict = plan(&jobs, PlanMode::Strict, limits, &cost).unwrap();
+        let mixed = plan(&jobs, PlanMode::Mixed, limits, &cost).unwrap();
+        let strict_cost = plan_cost(&strict, &jobs, limits, &cost);
+        let mixed_cost = plan_cost(&mixed, &jobs, limits, &cost);
+        let slack = 1e-9 * best.max(1.0);
+        assert!(
+            best <= mixed_cost + slack,
+            "instance {instance}: the DP ({best}) must be a lower bound of mixed ({mixed_cost})"
+        );
+        assert!(
+            best <= strict_cost + slack,
+            "instance {instance}: strict ({strict_cost}) below the optimum ({best})"
+        );
+        assert!(
+            mixed_cost <= strict_cost + slack,
+            "instance {instance}: mixed ({mixed_cost}) worse than strict ({strict_cost})"
+        );
+        let gap = if best > 0.0 {
+            (mixed_cost - best).max(0.0) / best
+        } else {
+            0.0
+        };
+        assert!(
+            gap <= MAX_GAP,
+            "instance {instance}: mixed {mixed_cost} is {:.3}% above the optimum {best}\n\
+             limits {limits:?}\ncost {cost:?}\njobs {jobs:#?}\nplan {:#?}",
+            gap * 100.0,
+            mixed.batches
+        );
+        if gap > worst.0 {
+            worst = (gap, instance);
+        }
+        gap_sum += gap;
+        optimal += usize::from(gap <= 1e-9);
+        strict_beaten += usize::from(mixed_cost < strict_cost - slack);
+        let n = mixed.metrics.job_count;
+        let entry = by_size.entry(n).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(gap);
+    }
+    for (n, (count, gap)) in &by_size {
+        println!(
+            "  {n:>2} jobs: {count:>4} instances, worst gap {:.4}%",
+            gap * 100.0
+        );
+    }
+    println!(
+        "optimality: {INSTANCES} instances, worst gap {:.4}% (instance {}), mean {:.5}%, \
+         optimal on {optimal}, mixed beats strict on {strict_beaten}",
+        worst.0 * 100.0,
+        worst.1,
+        gap_sum / INSTANCES as f64 * 100.0
+    );
+}
