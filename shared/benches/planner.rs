@@ -4,9 +4,7 @@
 //! `cargo bench -p cosmosq-shared --bench planner` prints, before the timings, each queue's
 //! estimated total under strict and mixed planning (the plan quality the timings buy).
 
-use cosmosq_shared::{
-    plan, AspectBucket, Control, CostModel, JobKind, Limits, PlanJob, PlanMode,
-};
+use cosmosq_shared::{plan, AspectBucket, Control, CostModel, JobKind, Limits, PlanJob, PlanMode};
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
 use std::time::Duration;
 
@@ -102,7 +100,9 @@ fn quality() {
     println!("plan quality (default cost model, max batch size 8):");
     for (name, jobs) in queues() {
         let total = |mode| {
+            let t = std::time::Instant::now();
             let p = plan(&jobs, mode, Limits::default(), &cost).unwrap();
+            eprintln!("    {name} {mode}: {:?}", t.elapsed());
             (p.metrics.estimated_batched_seconds, p.metrics.batch_count)
         };
         let (strict, strict_batches) = total(PlanMode::Strict);

@@ -1,6 +1,7 @@
 //! cosmosq's shared core: domain types, validation, the smart-batching engine and the cost
 //! model. No I/O; compiles natively (daemon, CLI) and to wasm32 (the browser's live preview).
 
+pub mod api;
 pub mod control;
 pub mod cost;
 pub mod error;

@@ -112,7 +112,11 @@ fn random_queue(rng: &mut Rng) -> Vec<PlanJob> {
             job.bucket = AspectBucket::Square960;
         }
         if rng.chance(0.3) {
-            job.control_inputs = signature.iter().copied().filter(|_| rng.chance(0.5)).collect();
+            job.control_inputs = signature
+                .iter()
+                .copied()
+                .filter(|_| rng.chance(0.5))
+                .collect();
         }
         if vary_seed {
             job.config.seed = rng.int(1, 2);
@@ -232,6 +236,7 @@ fn plan_cost(p: &Plan, jobs: &[PlanJob], limits: Limits, cost: &CostModel) -> f6
 fn mixed_mode_is_within_one_percent_of_the_optimum() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut worst = (0.0f64, 0usize);
+    let mut worst_details = String::new();
     let mut gap_sum = 0.0;
     let mut optimal = 0usize;
     let mut strict_beaten = 0usize;
@@ -266,15 +271,14 @@ fn mixed_mode_is_within_one_percent_of_the_optimum() {
         } else {
             0.0
         };
-        assert!(
-            gap <= MAX_GAP,
-            "instance {instance}: mixed {mixed_cost} is {:.3}% above the optimum {best}\n\
-             limits {limits:?}\ncost {cost:?}\njobs {jobs:#?}\nplan {:#?}",
-            gap * 100.0,
-            mixed.batches
-        );
         if gap > worst.0 {
             worst = (gap, instance);
+            worst_details = format!(
+                "instance {instance}: mixed {mixed_cost} is {:.3}% above the optimum {best}\n\
+                 limits {limits:?}\ncost {cost:?}\njobs {jobs:#?}\nplan {:#?}",
+                gap * 100.0,
+                mixed.batches
+            );
         }
         gap_sum += gap;
         optimal += usize::from(gap <= 1e-9);
@@ -297,4 +301,5 @@ fn mixed_mode_is_within_one_percent_of_the_optimum() {
         worst.1,
         gap_sum / INSTANCES as f64 * 100.0
     );
+    assert!(worst.0 <= MAX_GAP, "{worst_details}");
 }

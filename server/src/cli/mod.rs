@@ -1,8 +1,14 @@
 //! Command-line entry: argument parsing and dispatch to the subcommands.
 
+mod batch;
+mod client;
+mod job;
 mod plan;
+mod prompt;
+mod queue;
+mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -16,20 +22,73 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Plan a JSON job list offline and print the smart batches.
-    Plan(plan::PlanArgs),
+/// Where the client subcommands find the daemon.
+#[derive(Args, Clone, Debug)]
+pub struct Remote {
+    /// Base URL of the daemon.
+    #[arg(
+        long,
+        global = true,
+        env = "COSMOSQ_SERVER",
+        default_value = "http://127.0.0.1:8787"
+    )]
+    pub server: String,
+    /// Bearer token, when the daemon requires one.
+    #[arg(long, global = true, env = "COSMOSQ_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
-/// Exit code for bad input (usage errors, invalid files).
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(serve::ServeArgs),
+    /// Plan a JSON job list offline and print the smart batches.
+    Plan(plan::PlanArgs),
+    /// Manage prompts on a running daemon.
+    Prompt {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: prompt::PromptCommand,
+    },
+    /// Manage jobs on a running daemon.
+    Job {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: job::JobCommand,
+    },
+    /// Show, pause or resume the queue of a running daemon.
+    Queue {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
+    /// Preview and run smart batches on a running daemon.
+    Batch {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: batch::BatchCommand,
+    },
+}
+
+/// Exit code for bad input (usage errors, invalid files, 4xx answers).
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when the daemon cannot be reached or fails.
+pub const EXIT_UNAVAILABLE: u8 = 3;
 
 /// Parse the command line and run it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Prompt { remote, command } => prompt::run(&remote, command),
+        Command::Job { remote, command } => job::run(&remote, command),
+        Command::Queue { remote, command } => queue::run(&remote, command),
+        Command::Batch { remote, command } => batch::run(&remote, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +111,13 @@ impl CliError {
         CliError {
             message: message.into(),
             exit_code: EXIT_BAD_INPUT,
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit_code: EXIT_UNAVAILABLE,
         }
     }
 }

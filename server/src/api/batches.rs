@@ -1,0 +1,96 @@
+//! `/api/v1/batches`.
+
+use super::blocking;
+use crate::error::{ApiResult, ErrorResponse};
+use crate::queue::Queue;
+use actix_web::{get, post, web, HttpResponse};
+use cosmosq_shared::api::{Batch, CostModelView, ExecuteInput, ExecuteReply};
+use cosmosq_shared::plan::{Plan, PlanMode};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(preview)
+        .service(execute)
+        .service(list)
+        .service(show)
+        .service(cost_model);
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct PreviewQuery {
+    /// strict or mixed (default: the queue's Mix Control Inputs setting).
+    mode: Option<PlanMode>,
+    /// 1..=64 (default: the queue's setting).
+    max_batch_size: Option<u32>,
+}
+
+/// Preview the smart batches of the queued jobs: what runs with what, and why.
+#[utoipa::path(
+    tag = "batches",
+    params(PreviewQuery),
+    responses(
+        (status = 200, body = Plan),
+        (status = 400, body = ErrorResponse),
+        (status = 422, description = "max_batch_size out of range", body = ErrorResponse),
+    )
+)]
+#[get("/batches/preview")]
+async fn preview(
+    queue: web::Data<Queue>,
+    query: web::Query<PreviewQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let plan = blocking(move || q.preview(query.mode, query.max_batch_size)).await?;
+    Ok(HttpResponse::Ok().json(plan))
+}
+
+/// Execute exactly a previewed plan. Its batches run in order as executor slots free up,
+/// even while the queue is paused.
+#[utoipa::path(
+    tag = "batches",
+    request_body = ExecuteInput,
+    responses(
+        (status = 202, description = "Accepted: the batches wait for executor slots", body = ExecuteReply),
+        (status = 400, body = ErrorResponse),
+        (status = 409, description = "`stale_plan` (the queue changed; `preview` holds the fresh plan) or `nothing_to_run`", body = ErrorResponse),
+    )
+)]
+#[post("/batches")]
+async fn execute(
+    queue: web::Data<Queue>,
+    body: web::Json<ExecuteInput>,
+) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let reply = blocking(move || q.execute(&body.plan_id)).await?;
+    Ok(HttpResponse::Accepted().json(reply))
+}
+
+/// Batches, newest first.
+#[utoipa::path(tag = "batches", responses((status = 200, body = Vec<Batch>)))]
+#[get("/batches")]
+async fn list(queue: web::Data<Queue>) -> HttpResponse {
+    HttpResponse::Ok().json(queue.batches())
+}
+
+/// One batch: status, progress, estimated vs measured seconds.
+#[utoipa::path(
+    tag = "batches",
+    params(("id" = String, Path, description = "Batch id (`bt_...`)")),
+    responses((status = 200, body = Batch), (status = 404, body = ErrorResponse))
+)]
+#[get("/batches/{id}")]
+async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(queue.batch(&id)?))
+}
+
+/// The cost model the daemon plans with (the SPA computes identical previews with it).
+#[utoipa::path(tag = "batches", responses((status = 200, body = CostModelView)))]
+#[get("/cost-model")]
+async fn cost_model(queue: web::Data<Queue>) -> HttpResponse {
+    HttpResponse::Ok().json(CostModelView {
+        executor: queue.executor_profile().to_string(),
+        cost_model: queue.cost_model(),
+    })
+}

@@ -1,0 +1,42 @@
+//! `/healthz` and `/metrics` (outside `/api`, so monitoring needs no token).
+
+use crate::queue::Queue;
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(metrics);
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    status: &'static str,
+    executor: String,
+    version: &'static str,
+}
+
+/// Liveness: the daemon answers and its store is open.
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)), security(()))]
+#[get("/healthz")]
+async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        executor: queue.executor_profile().to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Prometheus metrics, names prefixed `cosmosq_`.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")), security(()))]
+#[get("/metrics")]
+async fn metrics(queue: web::Data<Queue>) -> HttpResponse {
+    let text = queue.metrics().render(
+        queue.counts(),
+        queue.config().executor.slots,
+        queue.events().subscribers(),
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
+}

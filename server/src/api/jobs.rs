@@ -1,0 +1,123 @@
+//! `/api/v1/jobs`.
+
+use super::blocking;
+use crate::error::{ApiResult, ErrorResponse};
+use crate::queue::Queue;
+use actix_web::{get, post, web, HttpResponse};
+use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(cancel)
+        .service(move_to)
+        .service(retry);
+}
+
+/// Add one job at the bottom of the queue.
+#[utoipa::path(
+    tag = "jobs",
+    request_body = JobInput,
+    responses(
+        (status = 201, description = "Queued", body = Job),
+        (status = 400, description = "Malformed body or unknown field", body = ErrorResponse),
+        (status = 409, description = "The queue is full", body = ErrorResponse),
+        (status = 422, description = "Bad settings (unknown control, weight out of 0..=1, no active control, ...) or unknown prompt", body = ErrorResponse),
+    )
+)]
+#[post("/jobs")]
+async fn create(queue: web::Data<Queue>, body: web::Json<JobInput>) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.add_job(body.into_inner())).await?;
+    Ok(HttpResponse::Created().json(job))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only jobs with this status.
+    status: Option<JobStatus>,
+}
+
+/// List jobs: queued ones by position, then the rest newest first.
+#[utoipa::path(
+    tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, body = Vec<Job>), (status = 400, body = ErrorResponse))
+)]
+#[get("/jobs")]
+async fn list(queue: web::Data<Queue>, query: web::Query<ListQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(queue.jobs(query.status))
+}
+
+/// One job, with its position while queued.
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (`jb_...`)")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorResponse))
+)]
+#[get("/jobs/{id}")]
+async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(queue.job(&id)?))
+}
+
+/// Cancel a queued or running job. A running job's batch stops; its other jobs go back to
+/// their places in the queue.
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = Job),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "Already finished", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/{id}/cancel")]
+async fn cancel(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.cancel_job(&id)).await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// Move a queued job to a 1-based position (1 = top; past the end = bottom).
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    request_body = MoveInput,
+    responses(
+        (status = 200, body = Job),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "Not queued, or waiting in an executed plan", body = ErrorResponse),
+        (status = 422, description = "Position 0", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/{id}/move")]
+async fn move_to(
+    queue: web::Data<Queue>,
+    id: web::Path<String>,
+    body: web::Json<MoveInput>,
+) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.move_job(&id, body.position)).await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// Queue a failed or canceled job again, at the bottom, with attempts reset.
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = Job),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "Not failed or canceled, or its prompt was deleted", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/{id}/retry")]
+async fn retry(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.retry_job(&id)).await?;
+    Ok(HttpResponse::Ok().json(job))
+}

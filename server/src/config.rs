@@ -1,0 +1,303 @@
+//! Configuration: a TOML file, overridden by `COSMOSQ_*` environment variables, overridden by
+//! command-line flags. Every key is documented in the README.
+
+use cosmosq_shared::api::QueueSettings;
+use cosmosq_shared::plan::MAX_BATCH_SIZE_LIMIT;
+use cosmosq_shared::CostModel;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment variables with the prefix that are not configuration keys (the CLI client's and
+/// the log filter).
+const NOT_CONFIG: [&str; 3] = ["COSMOSQ_SERVER", "COSMOSQ_TOKEN", "COSMOSQ_LOG"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Non-loopback addresses need `auth_token`.
+    pub bind: String,
+    /// Where the sled database, batch directories and outputs live.
+    pub data_dir: PathBuf,
+    /// When set, every `/api` request needs `Authorization: Bearer <token>`.
+    pub auth_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// On SIGTERM, how long running batches may take to finish before their jobs go back.
+    pub shutdown_grace_seconds: u64,
+    /// When non-empty, input and control videos must lie under one of these directories.
+    pub allowed_roots: Vec<PathBuf>,
+    /// The `ffprobe` program used to read video facts.
+    pub ffprobe: String,
+    /// Where the built SPA lives (served at `/`); unset = `dist/` beside the working directory.
+    pub spa_dir: Option<PathBuf>,
+    pub queue: QueueConfig,
+    pub executor: ExecutorConfig,
+    /// Cost-model parameters (see `cosmosq_shared::cost`); omitted ones keep the defaults.
+    pub cost_model: CostModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Initial settings; once changed over the API the stored settings win.
+    pub max_batch_size: u32,
+    pub mix_controls: bool,
+    pub auto_batch: bool,
+    /// A job started this many times (crashes included) is failed instead of retried.
+    pub max_attempts: u32,
+    /// Most jobs that may wait in the queue at once.
+    pub max_queued_jobs: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// `simulated` (no GPU needed).
+    pub profile: String,
+    /// Simulated executor: wall seconds per estimated second.
+    pub time_scale: f64,
+    /// How many batches may run at once (one per GPU or host).
+    pub slots: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8787".into(),
+            data_dir: PathBuf::from("cosmosq-data"),
+            auth_token: None,
+            max_body_bytes: 1 << 20,
+            shutdown_grace_seconds: 30,
+            allowed_roots: Vec::new(),
+            ffprobe: "ffprobe".into(),
+            spa_dir: None,
+            queue: QueueConfig::default(),
+            executor: ExecutorConfig::default(),
+            cost_model: CostModel::default(),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        let s = QueueSettings::default();
+        QueueConfig {
+            max_batch_size: s.max_batch_size,
+            mix_controls: s.mix_controls,
+            auto_batch: s.auto_batch,
+            max_attempts: 3,
+            max_queued_jobs: 100_000,
+        }
+    }
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            profile: "simulated".into(),
+            // A default Transfer1 batch (~10 estimated minutes) takes about a second.
+            time_scale: 0.002,
+            slots: 1,
+        }
+    }
+}
+
+impl QueueConfig {
+    pub fn initial_settings(&self) -> QueueSettings {
+        QueueSettings {
+            mix_controls: self.mix_controls,
+            max_batch_size: self.max_batch_size,
+            auto_batch: self.auto_batch,
+        }
+    }
+}
+
+/// Turn an environment value into TOML: numbers and booleans as such, lists split on `,`,
+/// anything else as a string.
+fn env_value(key: &str, raw: &str) -> toml::Value {
+    if key == "allowed_roots" {
+        return toml::Value::Array(
+            raw.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        );
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    toml::Value::String(raw.to_string())
+}
+
+impl Config {
+    /// Load from an optional TOML file, then apply `COSMOSQ_*` variables from `env`
+    /// (`COSMOSQ_BIND`, `COSMOSQ_QUEUE__MAX_BATCH_SIZE`: a double underscore nests).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut root = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| format!("invalid config {}: {e}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, raw) in env {
+            if !name.starts_with("COSMOSQ_") || NOT_CONFIG.contains(&name.as_str()) {
+                continue;
+            }
+            let path: Vec<String> = name["COSMOSQ_".len()..]
+                .split("__")
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
+            let mut table = &mut root;
+            for part in &path[..path.len() - 1] {
+                let entry = table
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = entry
+                    .as_table_mut()
+                    .ok_or_else(|| format!("{name}: `{part}` is not a section"))?;
+            }
+            let key = path.last().expect("split yields at least one part");
+            table.insert(key.clone(), env_value(key, &raw));
+        }
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let addr = self.bind_addr()?;
+        let has_token = self.auth_token.as_deref().is_some_and(|t| !t.is_empty());
+        if !addr.ip().is_loopback() && !has_token {
+            return Err(format!(
+                "refusing to listen on {addr} without auth_token: set COSMOSQ_AUTH_TOKEN \
+                 (or auth_token in the config) to expose the daemon beyond this machine"
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE_LIMIT).contains(&self.queue.max_batch_size) {
+            return Err(format!(
+                "queue.max_batch_size must be from 1 to {MAX_BATCH_SIZE_LIMIT}"
+            ));
+        }
+        if self.queue.max_attempts == 0 {
+            return Err("queue.max_attempts must be at least 1".into());
+        }
+        if self.executor.profile != "simulated" {
+            return Err(format!(
+                "executor.profile `{}` is not available (available: simulated)",
+                self.executor.profile
+            ));
+        }
+        if !(self.executor.time_scale.is_finite() && self.executor.time_scale >= 0.0) {
+            return Err("executor.time_scale must be a number >= 0".into());
+        }
+        if self.executor.slots == 0 || self.executor.slots > 64 {
+            return Err("executor.slots must be from 1 to 64".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("max_body_bytes must be at least 1024".into());
+        }
+        self.cost_model
+            .validate()
+            .map_err(|e| format!("cost_model: {}", e.message))?;
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        self.bind.parse().map_err(|e| {
+            format!(
+                "bind `{}` is not an address like 127.0.0.1:8787: {e}",
+                self.bind
+            )
+        })
+    }
+
+    /// The configured token, if any (an empty string means none).
+    pub fn token(&self) -> Option<&str> {
+        self.auth_token.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_simulated() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8787");
+        assert_eq!(c.executor.profile, "simulated");
+        assert_eq!(c.queue.max_attempts, 3);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/q\"\n[queue]\nmax_batch_size = 4\n[cost_model]\nstartup_seconds = 1.5\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("COSMOSQ_QUEUE__MAX_BATCH_SIZE", "2"),
+                ("COSMOSQ_QUEUE__MIX_CONTROLS", "true"),
+                ("COSMOSQ_EXECUTOR__TIME_SCALE", "0"),
+                ("COSMOSQ_ALLOWED_ROOTS", "/a,/b"),
+                ("COSMOSQ_TOKEN", "client-side, ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/q"));
+        assert_eq!(c.queue.max_batch_size, 2);
+        assert!(c.queue.mix_controls);
+        assert_eq!(c.executor.time_scale, 0.0);
+        assert_eq!(c.cost_model.startup_seconds, 1.5);
+        assert_eq!(
+            c.allowed_roots,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_reason() {
+        let err = |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err();
+        assert!(err(&[("COSMOSQ_BIND", "0.0.0.0:8787")]).contains("auth_token"));
+        assert!(Config::load(
+            None,
+            env(&[
+                ("COSMOSQ_BIND", "0.0.0.0:8787"),
+                ("COSMOSQ_AUTH_TOKEN", "s3cret")
+            ])
+        )
+        .is_ok());
+        assert!(err(&[("COSMOSQ_BIND", "nonsense")]).contains("not an address"));
+        assert!(err(&[("COSMOSQ_QUEUE__MAX_BATCH_SIZE", "0")]).contains("max_batch_size"));
+        assert!(err(&[("COSMOSQ_EXECUTOR__PROFILE", "gpu")]).contains("not available"));
+        assert!(err(&[("COSMOSQ_NO_SUCH_KEY", "1")]).contains("unknown field"));
+    }
+}

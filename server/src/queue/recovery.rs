@@ -1,0 +1,111 @@
+//! Start-up: load the store and repair what the last run left behind.
+
+use super::batches::attempts_exhausted;
+use super::{Queue, ORDER_GAP};
+use crate::error::ApiError;
+use crate::ids;
+use crate::store::{Change, Meta};
+use cosmosq_shared::api::{BatchStatus, ErrorBody, JobStatus};
+
+impl Queue {
+    /// Load everything, then: jobs left `running` go back to their queue places (or fail once
+    /// they were started `max_attempts` times), batches left `running` are marked interrupted,
+    /// and after an unclean stop the executed-but-unstarted batches are dissolved and the
+    /// queue starts paused with the reason.
+    pub(super) fn recover(&self) -> Result<(), ApiError> {
+        let snapshot = self.store.load()?;
+        {
+            let mut state = self.lock();
+            state.apply(Change {
+                prompts: snapshot
+                    .prompts
+                    .into_iter()
+                    .map(|p| (p.id.clone(), Some(p)))
+                    .collect(),
+                jobs: snapshot.jobs,
+                batches: snapshot.batches,
+                meta: None,
+            });
+            state.meta = Some(snapshot.meta.unwrap_or_else(|| Meta {
+                settings: self.config.queue.initial_settings(),
+                paused: false,
+                paused_reason: None,
+                next_order: ORDER_GAP,
+                next_batch_seq: 1,
+                clean_shutdown: true,
+            }));
+        }
+        let max_attempts = self.config.queue.max_attempts;
+        self.mutate(|state, change| {
+            let mut meta = state.meta().clone();
+            let unclean = !meta.clean_shutdown;
+            let now = ids::now();
+            let (mut returned, mut failed, mut dissolved) = (0, 0, 0);
+            let mut running: Vec<_> = state
+                .jobs
+                .values()
+                .filter(|r| r.job.status == JobStatus::Running)
+                .collect();
+            running.sort_by_key(|r| r.order);
+            for record in running {
+                let mut r = record.clone();
+                if r.job.attempts >= max_attempts {
+                    r.job.status = JobStatus::Failed;
+                    r.job.error = Some(attempts_exhausted(r.job.attempts));
+                    r.job.finished_at = Some(now.clone());
+                    failed += 1;
+                } else {
+                    r.job.status = JobStatus::Queued;
+                    r.job.batch_id = None;
+                    r.job.started_at = None;
+                    r.order = state.free_order_key(r.order, change);
+                    returned += 1;
+                }
+                change.jobs.push(r);
+            }
+            for record in state.batches.values() {
+                let interrupted = match record.batch.status {
+                    BatchStatus::Running => true,
+                    BatchStatus::Pending => unclean,
+                    _ => false,
+                };
+                if !interrupted {
+                    continue;
+                }
+                let mut b = record.clone();
+                if b.batch.status == BatchStatus::Pending {
+                    dissolved += 1;
+                    b.batch.status = BatchStatus::Canceled;
+                    for id in &b.batch.job_ids {
+                        let job = &state.jobs[id];
+                        if job.job.status == JobStatus::Queued {
+                            let mut j = job.clone();
+                            j.job.batch_id = None;
+                            change.jobs.push(j);
+                        }
+                    }
+                } else {
+                    b.batch.status = BatchStatus::Failed;
+                }
+                b.batch.finished_at = Some(now.clone());
+                b.batch.error = Some(ErrorBody {
+                    code: "interrupted".into(),
+                    message: "the daemon stopped before this batch finished; its jobs went back to the queue".into(),
+                });
+                change.batches.push(b);
+            }
+            if unclean {
+                meta.paused = true;
+                meta.paused_reason = Some(format!(
+                    "the daemon stopped uncleanly before {now}: {returned} running jobs went back to the queue, \
+                     {failed} failed after too many attempts, {dissolved} executed batches were dissolved; \
+                     review the queue, then resume"
+                ));
+                tracing::warn!(returned, failed, dissolved, "recovered from an unclean stop; the queue starts paused");
+            }
+            meta.clean_shutdown = false;
+            change.meta = Some(meta);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Building and running the daemon: store, workers, HTTP server, graceful shutdown.
+
+use crate::api::{self, ApiDoc, AuthToken};
+use crate::config::Config;
+use crate::events::Events;
+use crate::executor;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::runner;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    queue: Arc<Queue>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+}
+
+/// The OpenAPI document, as served at `/api-docs/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(scope("/api/v1").configure(api::configure_v1))
+        .configure(api::configure_root)
+        .split_for_parts();
+    api
+}
+
+fn spa_dir(config: &Config) -> PathBuf {
+    config
+        .spa_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("dist"))
+}
+
+/// `/` when the SPA has not been built.
+async fn spa_missing() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            "<!doctype html><title>cosmosq</title><h1>cosmosq</h1>\
+         <p>The daemon is running. The web interface is not built here; the API is at \
+         <a href=\"/docs/\">/docs/</a>.</p>",
+        )
+}
+
+impl Application {
+    /// Open the store (recovering from the last run), bind, and start the workers.
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let config = Arc::new(config);
+        let queue = Arc::new(Queue::open(
+            config.clone(),
+            Events::default(),
+            Arc::new(Metrics::default()),
+        )?);
+        let addr = config.bind_addr()?;
+        let listener =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?
+            .port();
+        let data = web::Data::from(queue.clone());
+        let token = web::Data::new(AuthToken(config.token().map(str::to_string)));
+        let body_limit = config.max_body_bytes;
+        let spa = spa_dir(&config);
+        let server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(data.clone())
+                .app_data(token.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(api::json_error),
+                )
+                .app_data(web::QueryConfig::default().error_handler(api::query_error))
+                .app_data(web::PathConfig::default().error_handler(api::path_error))
+                .service(scope("/api/v1").configure(api::configure_v1))
+                .configure(api::configure_root)
+                .split_for_parts();
+            let app = app
+                .wrap(from_fn(api::require_token))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .service(web::redirect("/docs", "/docs/"))
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api))
+                .service(web::scope("/api").default_service(web::to(api::not_found)));
+            if spa.join("index.html").is_file() {
+                let index = spa.join("index.html");
+                app.service(
+                    actix_files::Files::new("/", &spa)
+                        .index_file("index.html")
+                        .default_handler(web::to(move |req: actix_web::HttpRequest| {
+                            // History fallback: client-side routes get the SPA.
+                            let index = index.clone();
+                            async move {
+                                actix_files::NamedFile::open_async(index)
+                                    .await
+                                    .map(|f| f.into_response(&req))
+                            }
+                        })),
+                )
+            } else {
+                app.route("/", web::get().to(spa_missing))
+                    .default_service(web::to(api::not_found))
+            }
+        })
+        .listen(listener)
+        .map_err(|e| format!("cannot serve on {addr}: {e}"))?
+        .disable_signals()
+        .shutdown_timeout(2)
+        .run();
+
+        let executor = executor::from_config(&config);
+        let workers = (0..config.executor.slots)
+            .map(|_| tokio::spawn(runner::worker(queue.clone(), executor.clone())))
+            .collect();
+        Ok(Application {
+            server,
+            port,
+            queue,
+            workers,
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn queue(&self) -> Arc<Queue> {
+        self.queue.clone()
+    }
+
+    /// Serve until SIGTERM or SIGINT, then shut down gracefully: running batches get the grace
+    /// period, the rest go back to the queue, and the stop is recorded as clean.
+    pub async fn run_until_stopped(self) -> Result<(), String> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        tracing::info!(port = self.port, "cosmosq is ready");
+        wait_for_signal().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        tracing::info!("stopping: no new batches; waiting for running ones");
+        self.queue.shutdown(self.grace).await;
+        for w in self.workers {
+            w.abort();
+        }
+        handle.stop(true).await;
+        let _ = server.await;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
+    let mut int = signal(SignalKind::interrupt()).expect("can listen for SIGINT");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

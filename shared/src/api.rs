@@ -1,0 +1,403 @@
+//! The REST API's data shapes (v1), shared by the daemon, the CLI client and the SPA.
+//! Field names are a contract with external clients: never rename one.
+
+use crate::control::Control;
+use crate::cost::CostModel;
+use crate::job::{JobConfig, JobConfigInput, JobKind};
+use crate::plan::{Limits, PlanMode};
+use crate::video::AspectBucket;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Facts read from a video file by the daemon (never trusted from the client).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VideoInfo {
+    pub frames: u32,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    pub aspect_bucket: AspectBucket,
+}
+
+/// A prompt: text plus the input video (and optional control videos) jobs are run on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Prompt {
+    /// `ps_` + hex.
+    pub id: String,
+    pub name: String,
+    pub text: String,
+    /// Global for a Cosmos process; `null` = the program's default negative prompt.
+    pub negative_prompt: Option<String>,
+    /// Absolute path of the input video on the daemon's machine.
+    pub input_video: String,
+    /// Probed from `input_video`.
+    pub video: VideoInfo,
+    /// Per-control input videos (absolute paths); controls not listed are generated on the fly.
+    pub control_videos: BTreeMap<Control, String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// Body of `POST /api/v1/prompts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PromptInput {
+    /// Short label; defaults to the first words of `text`.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub text: String,
+    #[serde(default)]
+    pub negative_prompt: Option<String>,
+    /// Path of the input video on the daemon's machine.
+    pub input_video: String,
+    /// Optional control videos keyed by control name.
+    #[serde(default)]
+    pub control_videos: BTreeMap<String, String>,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Canceled => "canceled",
+        }
+    }
+
+    /// Succeeded, failed or canceled: nothing more will happen unless it is retried.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown status `{s}` (expected queued, running, succeeded, failed or canceled)")
+            })
+    }
+}
+
+/// Why something failed: a stable snake_case code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// Files a finished job produced (absolute paths on the daemon's machine).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobOutputs {
+    pub video: Option<String>,
+    /// Control videos the program generated for this job.
+    #[serde(default)]
+    pub control_videos: BTreeMap<Control, String>,
+    /// The batch's log.
+    pub log: Option<String>,
+    /// The parameters the job was run with, as the executor recorded them.
+    pub params: Option<String>,
+}
+
+/// One inference (or enhance / upscale) of one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Job {
+    /// `jb_` + hex.
+    pub id: String,
+    pub prompt_id: String,
+    pub kind: JobKind,
+    pub config: JobConfig,
+    pub status: JobStatus,
+    /// 1-based place in the queue while queued; `null` otherwise.
+    pub position: Option<u32>,
+    /// How many times the job has been started (a crash while running counts).
+    pub attempts: u32,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The batch that runs or ran it (also set while it waits in an executed plan).
+    pub batch_id: Option<String>,
+    pub outputs: JobOutputs,
+    pub error: Option<ErrorBody>,
+}
+
+/// Body of `POST /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    pub prompt_id: String,
+    #[serde(default)]
+    pub kind: Option<JobKind>,
+    #[serde(default)]
+    pub config: JobConfigInput,
+}
+
+/// Body of `POST /api/v1/jobs/{id}/move`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveInput {
+    /// New 1-based place in the queue; 1 = top, anything past the end = bottom.
+    pub position: u32,
+}
+
+/// Where a batch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum BatchStatus {
+    /// Waiting for a free executor slot.
+    Pending,
+    Running,
+    /// Every job succeeded.
+    Succeeded,
+    /// Finished with at least one job failed or sent back to the queue.
+    Failed,
+    Canceled,
+}
+
+impl BatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Pending => "pending",
+            BatchStatus::Running => "running",
+            BatchStatus::Succeeded => "succeeded",
+            BatchStatus::Failed => "failed",
+            BatchStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            BatchStatus::Succeeded | BatchStatus::Failed | BatchStatus::Canceled
+        )
+    }
+}
+
+/// One executor invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Batch {
+    /// `bt_` + hex.
+    pub id: String,
+    pub mode: PlanMode,
+    /// The executed plan, when the batch came from one (`null` for automatic batches).
+    pub plan_id: Option<String>,
+    /// Jobs in run order.
+    pub job_ids: Vec<String>,
+    /// Controls the batch loads.
+    pub controls: Vec<Control>,
+    /// `--batch_size` passed to the program.
+    pub batch_size: u32,
+    /// Why it was formed this way.
+    pub reason: String,
+    pub status: BatchStatus,
+    /// Executor profile that runs it (e.g. `simulated`).
+    pub executor: String,
+    pub estimated_seconds: f64,
+    /// Wall-clock seconds the executor took, once finished.
+    pub measured_seconds: Option<f64>,
+    /// 0..=1.
+    pub progress: f64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub log_path: Option<String>,
+    pub error: Option<ErrorBody>,
+}
+
+/// Queue-wide settings, persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueSettings {
+    /// "Mix Control Inputs": allow batching jobs with different controls.
+    pub mix_controls: bool,
+    /// Most jobs in one batch (1..=64); the safe size by control count applies too.
+    pub max_batch_size: u32,
+    /// When not paused, batch the next compatible jobs automatically (off = one job at a time).
+    pub auto_batch: bool,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            mix_controls: false,
+            max_batch_size: Limits::default().max_batch_size,
+            auto_batch: true,
+        }
+    }
+}
+
+impl QueueSettings {
+    pub fn mode(&self) -> PlanMode {
+        if self.mix_controls {
+            PlanMode::Mixed
+        } else {
+            PlanMode::Strict
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_batch_size: self.max_batch_size,
+        }
+    }
+}
+
+/// Body of `PATCH /api/v1/queue/settings`: only the fields given change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettingsPatch {
+    #[serde(default)]
+    pub mix_controls: Option<bool>,
+    #[serde(default)]
+    pub max_batch_size: Option<u32>,
+    #[serde(default)]
+    pub auto_batch: Option<bool>,
+}
+
+/// Jobs per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub canceled: u64,
+}
+
+impl JobCounts {
+    pub fn get_mut(&mut self, status: JobStatus) -> &mut u64 {
+        match status {
+            JobStatus::Queued => &mut self.queued,
+            JobStatus::Running => &mut self.running,
+            JobStatus::Succeeded => &mut self.succeeded,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Canceled => &mut self.canceled,
+        }
+    }
+}
+
+/// `GET /api/v1/queue`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueView {
+    pub paused: bool,
+    /// Why the queue is paused (by a user, or after an unclean stop).
+    pub paused_reason: Option<String>,
+    pub settings: QueueSettings,
+    pub counts: JobCounts,
+    /// The executor profile (`simulated` runs no GPU).
+    pub executor: String,
+    /// Running jobs first (in batch order), then queued jobs by position.
+    pub jobs: Vec<Job>,
+}
+
+/// Body of `POST /api/v1/batches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteInput {
+    pub plan_id: String,
+}
+
+/// Reply of `POST /api/v1/batches` (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExecuteReply {
+    pub plan_id: String,
+    pub batches: Vec<Batch>,
+}
+
+/// What the daemon's cost model looks like now, per executor profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CostModelView {
+    pub executor: String,
+    pub cost_model: CostModel,
+}
+
+/// A change pushed over `GET /api/v1/events` (Server-Sent Events; the SSE event name is `type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A job was added or changed.
+    Job { job: Job },
+    /// A batch was created or changed.
+    Batch { batch: Batch },
+    /// Running batch progress and the newest log lines.
+    Progress {
+        batch_id: String,
+        progress: f64,
+        log_tail: Vec<String>,
+    },
+    /// Paused flag, settings or counts changed.
+    Queue {
+        paused: bool,
+        paused_reason: Option<String>,
+        settings: QueueSettings,
+        counts: JobCounts,
+    },
+    /// Events were dropped for this client (it read too slowly): reload the state.
+    Resync,
+}
+
+impl Event {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Job { .. } => "job",
+            Event::Batch { .. } => "batch",
+            Event::Progress { .. } => "progress",
+            Event::Queue { .. } => "queue",
+            Event::Resync => "resync",
+        }
+    }
+}
