@@ -156,6 +156,12 @@ impl Application {
         let server = tokio::spawn(self.server);
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         tracing::info!(port = self.port, "cosmosq is ready");
+        // One machine-readable line on stdout: scripts and tests read the bound port here.
+        println!(
+            "cosmosq listening on http://{}:{}",
+            self.queue.config().bind_addr()?.ip(),
+            self.port
+        );
         wait_for_signal().await;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         tracing::info!("stopping: no new batches; waiting for running ones");

@@ -204,7 +204,7 @@ impl Queue {
     pub fn batches(&self) -> Vec<Batch> {
         let state = self.lock();
         let mut records: Vec<&BatchRecord> = state.batches.values().collect();
-        records.sort_by(|a, b| b.seq.cmp(&a.seq));
+        records.sort_by_key(|r| std::cmp::Reverse(r.seq));
         records.into_iter().map(|r| state.batch_view(r)).collect()
     }
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Build and run the daemon on the embedded default: sled store in ./cosmosq-data and the
+# simulated executor (no GPU), listening on http://127.0.0.1:8787 (override with COSMOSQ_BIND).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release -p cosmosq
+exec ./target/release/cosmosq serve "$@"

@@ -1,0 +1,244 @@
+//! Test harness: start the real `cosmosq serve` on a random port with a temp data dir, talk
+//! HTTP, kill it (gracefully or with SIGKILL) and start it again on the same data.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cosmosq");
+
+/// A small real video (48 frames, 320x180, 24 fps), made once per test run with ffmpeg.
+pub fn test_video() -> PathBuf {
+    static VIDEO: OnceLock<PathBuf> = OnceLock::new();
+    VIDEO
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("cosmosq-e2e-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("clip.mp4");
+            let status = Command::new("ffmpeg")
+                .args([
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=320x180:rate=24",
+                ])
+                .args(["-frames:v", "48", "-pix_fmt", "yuv420p"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg is installed (the README's test command installs it)");
+            assert!(status.success());
+            path
+        })
+        .clone()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub data: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    /// Held open so the daemon's stdout never breaks.
+    stdout: Option<BufReader<std::process::ChildStdout>>,
+    agent: ureq::Agent,
+}
+
+/// A response: status and JSON body (Null when empty or not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// Start a daemon with extra `COSMOSQ_*` settings.
+    pub fn start(env: &[(&str, &str)]) -> TestApp {
+        let mut app = TestApp {
+            base: String::new(),
+            data: tempfile::tempdir().unwrap(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            stdout: None,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        };
+        app.launch();
+        app
+    }
+
+    fn launch(&mut self) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "COSMOSQ_LOG",
+                std::env::var("COSMOSQ_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .env("COSMOSQ_SPA_DIR", self.data.path().join("no-spa"))
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("COSMOSQ_TEST_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start cosmosq serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("cosmosq listening on ")
+            .unwrap_or_else(|| panic!("daemon did not start: {line:?}"));
+        self.base = url.to_string();
+        self.child = Some(child);
+        self.stdout = Some(stdout);
+    }
+
+    /// SIGKILL the daemon (no chance to clean up) and start it again on the same data.
+    pub fn kill9_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.launch();
+    }
+
+    /// SIGTERM the daemon and wait for it to exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap().code()
+    }
+
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.launch();
+    }
+
+    fn reply(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut resp = resp.expect("request reaches the daemon");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Self::reply(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .send_json(body),
+        )
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", content_type)
+                .send(body),
+        )
+    }
+
+    pub fn patch(&self, path: &str, body: Value) -> Reply {
+        Self::reply(
+            self.agent
+                .patch(format!("{}{path}", self.base))
+                .send_json(body),
+        )
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        Self::reply(self.agent.delete(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn create_prompt(&self, text: &str) -> String {
+        let r = self.post(
+            "/api/v1/prompts",
+            json!({"text": text, "input_video": test_video()}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn add_job(&self, prompt: &str, weights: Value) -> String {
+        let r = self.post(
+            "/api/v1/jobs",
+            json!({"prompt_id": prompt, "config": {"weights": weights}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn pause(&self) {
+        assert_eq!(self.post("/api/v1/queue/pause", json!({})).status, 200);
+    }
+
+    pub fn resume(&self) {
+        assert_eq!(self.post("/api/v1/queue/resume", json!({})).status, 200);
+    }
+
+    pub fn jobs(&self) -> Vec<Value> {
+        self.get("/api/v1/jobs").body.as_array().unwrap().clone()
+    }
+
+    pub fn job(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/jobs/{id}")).body
+    }
+
+    /// Poll until `done` holds (panics after `secs`).
+    pub fn wait_until(&self, secs: u64, what: &str, mut done: impl FnMut(&TestApp) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until no job is queued or running.
+    pub fn wait_idle(&self, secs: u64) {
+        self.wait_until(secs, "the queue to drain", |app| {
+            let c = &app.get("/api/v1/queue").body["counts"];
+            c["queued"] == 0 && c["running"] == 0
+        });
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
