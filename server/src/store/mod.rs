@@ -99,12 +99,15 @@ fn encode<T: Serialize>(data: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    let envelope: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| {
+    let unreadable = |e: serde_json::Error| {
         StoreError(format!(
             "unreadable record {tree}/{}: {e}",
             String::from_utf8_lossy(key)
         ))
-    })?;
+    };
+    // Read the version first, so a record of another format is reported as such.
+    let envelope: Envelope<serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(unreadable)?;
     if envelope.v != RECORD_VERSION {
         return Err(StoreError(format!(
             "record {tree}/{} has format version {}, this build reads {RECORD_VERSION}",
@@ -112,7 +115,7 @@ fn decode<T: DeserializeOwned>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T
             envelope.v
         )));
     }
-    Ok(envelope.data)
+    serde_json::from_value(envelope.data).map_err(unreadable)
 }
 
 fn put(

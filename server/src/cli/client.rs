@@ -1,0 +1,745 @@
+//! A small blocking client for the daemon's REST API, the Server-Sent Events reader, and the
+//! output helpers the client subcommands share.
+
+use super::{CliError, Remote};
+use cosmosq_shared::api::{ErrorBody, Event};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::{self, BufRead, BufReader};
+use std::time::Duration;
+
+/// Prefix of every REST path.
+pub const API: &str = "/api/v1";
+
+/// How long to wait for the TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound on one ordinary request (probing a video can take a while).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// The event stream sends keep-alives; a read that sees nothing for this long reconnects.
+const EVENTS_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest body read from the daemon (long job lists are big).
+const BODY_LIMIT: u64 = 256 << 20;
+
+/// A typed blocking client for one daemon.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+/// A raw answer of the daemon: HTTP status and body text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Client {
+    pub fn new(remote: &Remote) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .user_agent(concat!("cosmosq/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base_url(&remote.server),
+            token: remote.token.clone().filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.get_query(path, &[])
+    }
+
+    pub fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CliError> {
+        let reply = self.send(Method::Get, path, query, None)?;
+        self.decode(reply)
+    }
+
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
+        let reply = self.post_raw(path, body)?;
+        self.decode(reply)
+    }
+
+    /// POST with an empty body (actions such as cancel or pause).
+    pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let reply = self.send(Method::Post, path, &[], None)?;
+        self.decode(reply)
+    }
+
+    /// POST and hand back the raw reply whatever its status, for callers that handle some
+    /// error answers themselves (a stale plan). Only transport failures are errors.
+    pub fn post_raw(&self, path: &str, body: &impl Serialize) -> Result<Reply, CliError> {
+        let body = serde_json::to_value(body).expect("request bodies always serialise");
+        self.send(Method::Post, path, &[], Some(&body))
+    }
+
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
+        let body = serde_json::to_value(body).expect("request bodies always serialise");
+        let reply = self.send(Method::Patch, path, &[], Some(&body))?;
+        self.decode(reply)
+    }
+
+    /// DELETE; any 2xx answer (normally 204) is success.
+    pub fn delete(&self, path: &str) -> Result<(), CliError> {
+        let reply = self.send(Method::Delete, path, &[], None)?;
+        check_status(&self.base, &reply, self.token.is_some())
+    }
+
+    /// Open `GET /api/v1/events`. Returns once the daemon has answered with the stream's
+    /// headers, so events that happen after this call are not missed.
+    pub fn events(&self) -> Result<EventStream, CliError> {
+        let url = self.url(&format!("{API}/events"));
+        let request = self
+            .authorize(self.agent.get(&url))
+            .header("Accept", "text/event-stream")
+            .config()
+            .timeout_per_read(Some(EVENTS_READ_TIMEOUT))
+            .build();
+        let response = request.call().map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response
+                .into_body()
+                .with_config()
+                .limit(BODY_LIMIT)
+                .lossy_utf8(true)
+                .read_to_string()
+                .unwrap_or_default();
+            let reply = Reply { status, body };
+            return Err(status_error(&self.base, &reply, self.token.is_some()));
+        }
+        let reader = response.into_body().into_reader();
+        Ok(EventStream::new(BufReader::new(reader)))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    fn prepare<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+        query: &[(&str, String)],
+    ) -> ureq::RequestBuilder<B> {
+        let mut request = self.authorize(request);
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        request
+            .config()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, CliError> {
+        let url = self.url(path);
+        let result = match method {
+            Method::Get => self.prepare(self.agent.get(&url), query).call(),
+            Method::Delete => self.prepare(self.agent.delete(&url), query).call(),
+            Method::Post | Method::Patch => {
+                let request = match method {
+                    Method::Post => self.agent.post(&url),
+                    _ => self.agent.patch(&url),
+                };
+                let request = self.prepare(request, query);
+                match body {
+                    // Sent with a Content-Length (send_json streams it chunked).
+                    Some(body) => request
+                        .content_type("application/json")
+                        .send(serde_json::to_vec(body).expect("JSON values always serialise")),
+                    None => request.send_empty(),
+                }
+            }
+        };
+        let response = result.map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .lossy_utf8(true)
+            .read_to_string()
+            .map_err(|e| self.transport_error(e))?;
+        Ok(Reply { status, body })
+    }
+
+    /// Decode a raw reply as [`Client::get`] and friends do.
+    pub fn decode<T: DeserializeOwned>(&self, reply: Reply) -> Result<T, CliError> {
+        decode_reply(&self.base, reply, self.token.is_some())
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> CliError {
+        transport_error(&self.base, e)
+    }
+}
+
+/// Normalise `--server`: add `http://` when no scheme is given, drop trailing slashes.
+pub fn base_url(server: &str) -> String {
+    let server = server.trim();
+    let with_scheme = if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    };
+    with_scheme.trim_end_matches('/').to_string()
+}
+
+fn transport_error(base: &str, e: ureq::Error) -> CliError {
+    match e {
+        ureq::Error::BadUri(detail) => CliError::bad_input(format!(
+            "invalid daemon URL `{base}` (set --server or COSMOSQ_SERVER to e.g. http://127.0.0.1:8787): {detail}"
+        )),
+        e if base.starts_with("https://") => CliError::bad_input(format!(
+            "cannot reach the daemon at {base}: {e} (this client speaks plain http only; use an http:// URL)"
+        )),
+        e => CliError::unavailable(format!(
+            "cannot reach the daemon at {base}: {e} (is `cosmosq serve` running? set --server or COSMOSQ_SERVER)"
+        )),
+    }
+}
+
+/// Turn a non-2xx reply into the error to show: 4xx = bad input (exit 2) as `code: message`;
+/// anything else = the daemon is unavailable or failing (exit 3).
+pub fn status_error(base: &str, reply: &Reply, has_token: bool) -> CliError {
+    let detail = match serde_json::from_str::<ErrorBody>(&reply.body) {
+        Ok(e) => format!("{}: {}", e.code, e.message),
+        Err(_) => {
+            let text = reply.body.trim();
+            if text.is_empty() {
+                format!("HTTP {}", reply.status)
+            } else {
+                format!("HTTP {}: {}", reply.status, truncate(text, 300))
+            }
+        }
+    };
+    match reply.status {
+        401 | 403 if !has_token => CliError::bad_input(format!(
+            "{detail} (the daemon needs a token: pass --token or set COSMOSQ_TOKEN)"
+        )),
+        400..=499 => CliError::bad_input(detail),
+        500..=599 => CliError::unavailable(format!("the daemon at {base} failed: {detail}")),
+        _ => CliError::unavailable(format!(
+            "unexpected answer from the daemon at {base}: {detail}"
+        )),
+    }
+}
+
+fn check_status(base: &str, reply: &Reply, has_token: bool) -> Result<(), CliError> {
+    if (200..300).contains(&reply.status) {
+        Ok(())
+    } else {
+        Err(status_error(base, reply, has_token))
+    }
+}
+
+/// Decode a 2xx reply's JSON body, or turn the reply into its error.
+pub fn decode_reply<T: DeserializeOwned>(
+    base: &str,
+    reply: Reply,
+    has_token: bool,
+) -> Result<T, CliError> {
+    check_status(base, &reply, has_token)?;
+    serde_json::from_str(&reply.body).map_err(|e| {
+        CliError::unavailable(format!(
+            "unexpected answer from the daemon at {base} (is it a cosmosq daemon of the same version?): {e}"
+        ))
+    })
+}
+
+/// Percent-encode one path segment (an id typed by the user), so it cannot change the path.
+pub fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out += &format!("%{b:02X}");
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-Sent Events
+
+/// One raw SSE message: its event name (`message` when none was given) and its data lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseMessage {
+    pub event: String,
+    pub data: String,
+}
+
+/// Reads SSE messages line by line from a (streaming) reader, following the WHATWG rules:
+/// `:` lines are comments (keep-alives), `data:` lines accumulate, a blank line dispatches.
+pub struct SseReader<R> {
+    reader: R,
+    line: Vec<u8>,
+}
+
+impl<R: BufRead> SseReader<R> {
+    pub fn new(reader: R) -> Self {
+        SseReader {
+            reader,
+            line: Vec::new(),
+        }
+    }
+
+    /// The next complete message; `None` at the end of the stream (an unfinished message at
+    /// the end is dropped, as the standard says).
+    pub fn next_message(&mut self) -> io::Result<Option<SseMessage>> {
+        let mut event = String::new();
+        let mut data: Option<String> = None;
+        loop {
+            self.line.clear();
+            if self.reader.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(None);
+            }
+            let text = String::from_utf8_lossy(&self.line);
+            let line = text.trim_end_matches('\n').trim_end_matches('\r');
+            if line.is_empty() {
+                match data.take() {
+                    Some(data) => {
+                        let event = if event.is_empty() {
+                            "message".to_string()
+                        } else {
+                            event
+                        };
+                        return Ok(Some(SseMessage { event, data }));
+                    }
+                    None => {
+                        event.clear();
+                        continue;
+                    }
+                }
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+                None => (line, ""),
+            };
+            match field {
+                "event" => event = value.to_string(),
+                "data" => match &mut data {
+                    Some(d) => {
+                        d.push('\n');
+                        d.push_str(value);
+                    }
+                    None => data = Some(value.to_string()),
+                },
+                _ => {} // id, retry and unknown fields: not needed here
+            }
+        }
+    }
+}
+
+/// The daemon's events, parsed into [`Event`]s.
+pub struct EventStream {
+    sse: SseReader<Box<dyn BufRead + Send>>,
+}
+
+impl EventStream {
+    pub fn new(reader: impl BufRead + Send + 'static) -> Self {
+        EventStream {
+            sse: SseReader::new(Box::new(reader)),
+        }
+    }
+
+    /// The next event; `None` when the daemon closed the stream. Events of unknown types (a
+    /// newer daemon) are skipped.
+    pub fn next_event(&mut self) -> Result<Option<Event>, CliError> {
+        loop {
+            let message = self.sse.next_message().map_err(|e| {
+                CliError::unavailable(format!("lost the daemon's event stream: {e}"))
+            })?;
+            let Some(message) = message else {
+                return Ok(None);
+            };
+            if let Some(event) = parse_event(&message)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+}
+
+/// Parse one SSE message into an [`Event`]; `Ok(None)` for message types this client does not
+/// know.
+pub fn parse_event(message: &SseMessage) -> Result<Option<Event>, CliError> {
+    match message.event.as_str() {
+        "resync" => Ok(Some(Event::Resync)),
+        "job" | "batch" | "progress" | "queue" => {
+            serde_json::from_str(&message.data).map(Some).map_err(|e| {
+                CliError::unavailable(format!(
+                    "malformed `{}` event from the daemon: {e}",
+                    message.event
+                ))
+            })
+        }
+        // Untyped messages may still carry a tagged event.
+        "message" => Ok(serde_json::from_str(&message.data).ok()),
+        _ => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers
+
+/// How a table column is aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A plain-text table with a header row; columns as wide as their widest cell.
+pub fn render_table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = columns.iter().map(|(h, _)| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                text += "  ";
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            match columns[i].1 {
+                Align::Left => {
+                    text += cell;
+                    text += &" ".repeat(pad);
+                }
+                Align::Right => {
+                    text += &" ".repeat(pad);
+                    text += cell;
+                }
+            }
+        }
+        out += text.trim_end();
+        out.push('\n');
+    };
+    line(&mut columns.iter().map(|(h, _)| *h));
+    for row in rows {
+        line(&mut row.iter().map(String::as_str).take(columns.len()));
+    }
+    out
+}
+
+/// Shorten `text` to at most `max` characters, ending with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// An RFC 3339 UTC timestamp as `YYYY-MM-DD HH:MM:SS` (anything else is shown as given).
+pub fn short_time(rfc3339: &str) -> String {
+    let bytes = rfc3339.as_bytes();
+    if bytes.len() >= 19 && bytes[10] == b'T' && rfc3339.is_char_boundary(19) {
+        format!("{} {}", &rfc3339[..10], &rfc3339[11..19])
+    } else {
+        rfc3339.to_string()
+    }
+}
+
+/// `value` as indented JSON, for `show` subcommands and `--json`.
+pub fn pretty_json(value: &impl Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("API values always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Read, Write};
+    use std::net::TcpListener;
+
+    fn remote(server: &str) -> Remote {
+        Remote {
+            server: server.to_string(),
+            token: None,
+        }
+    }
+
+    /// Serve each canned raw HTTP response to one connection, then stop. Returns the base URL
+    /// and a handle that yields the requests received.
+    fn fake_daemon(responses: Vec<String>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            for response in responses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then the body by Content-Length.
+                loop {
+                    let n = stream.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                requests.push(String::from_utf8_lossy(&request).to_string());
+                stream.write_all(response.as_bytes()).unwrap();
+                stream.flush().unwrap();
+            }
+            requests
+        });
+        (base, handle)
+    }
+
+    fn http(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn base_url_gets_a_scheme_and_loses_trailing_slashes() {
+        assert_eq!(base_url("http://h:1/"), "http://h:1");
+        assert_eq!(base_url("127.0.0.1:8787"), "http://127.0.0.1:8787");
+        assert_eq!(base_url(" http://h:1// "), "http://h:1");
+    }
+
+    #[test]
+    fn ids_cannot_escape_their_path_segment() {
+        assert_eq!(segment("jb_0a1f"), "jb_0a1f");
+        assert_eq!(segment("../x y?"), "..%2Fx%20y%3F");
+    }
+
+    #[test]
+    fn four_xx_errors_are_bad_input_with_code_and_message() {
+        let reply = Reply {
+            status: 404,
+            body: r#"{"code":"job_not_found","message":"no job jb_1"}"#.into(),
+        };
+        let e = status_error("http://h", &reply, false);
+        assert_eq!(e.exit_code, super::super::EXIT_BAD_INPUT);
+        assert_eq!(e.message, "job_not_found: no job jb_1");
+
+        let e = status_error(
+            "http://h",
+            &Reply {
+                status: 401,
+                body: r#"{"code":"unauthorized","message":"token required"}"#.into(),
+            },
+            false,
+        );
+        assert_eq!(e.exit_code, super::super::EXIT_BAD_INPUT);
+        assert!(e.message.starts_with("unauthorized: token required"));
+        assert!(e.message.contains("COSMOSQ_TOKEN"));
+    }
+
+    #[test]
+    fn five_xx_and_odd_bodies_are_unavailable() {
+        let e = status_error(
+            "http://h",
+            &Reply {
+                status: 502,
+                body: "Bad Gateway".into(),
+            },
+            false,
+        );
+        assert_eq!(e.exit_code, super::super::EXIT_UNAVAILABLE);
+        assert!(e.message.contains("HTTP 502: Bad Gateway"), "{}", e.message);
+
+        let e = decode_reply::<ErrorBody>(
+            "http://h",
+            Reply {
+                status: 200,
+                body: "<html>".into(),
+            },
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code, super::super::EXIT_UNAVAILABLE);
+    }
+
+    #[test]
+    fn refused_connections_say_which_daemon_could_not_be_reached() {
+        // Bind then drop to get a port nobody listens on.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::new(&remote(&format!("http://127.0.0.1:{port}")));
+        let e = client
+            .get::<serde_json::Value>("/api/v1/queue")
+            .unwrap_err();
+        assert_eq!(e.exit_code, super::super::EXIT_UNAVAILABLE);
+        assert!(
+            e.message.starts_with(&format!(
+                "cannot reach the daemon at http://127.0.0.1:{port}: "
+            )),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn requests_carry_the_token_and_error_bodies_are_decoded() {
+        let (base, server) = fake_daemon(vec![
+            http("200 OK", r#"{"code":"a","message":"b"}"#),
+            http(
+                "409 Conflict",
+                r#"{"code":"stale_plan","message":"queue changed"}"#,
+            ),
+        ]);
+        let client = Client::new(&Remote {
+            server: base,
+            token: Some("s3cret".into()),
+        });
+        let ok: ErrorBody = client
+            .get_query("/api/v1/jobs", &[("status", "queued".into())])
+            .unwrap();
+        assert_eq!(ok.code, "a");
+        let e = client
+            .post::<serde_json::Value>("/api/v1/batches", &serde_json::json!({"plan_id": "pl_1"}))
+            .unwrap_err();
+        assert_eq!(e.exit_code, super::super::EXIT_BAD_INPUT);
+        assert_eq!(e.message, "stale_plan: queue changed");
+        let requests = server.join().unwrap();
+        assert!(requests[0].starts_with("GET /api/v1/jobs?status=queued HTTP/1.1"));
+        assert!(requests[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer s3cret"));
+        assert!(requests[1].starts_with("POST /api/v1/batches HTTP/1.1"));
+        assert!(requests[1].ends_with(r#"{"plan_id":"pl_1"}"#));
+    }
+
+    #[test]
+    fn sse_messages_skip_comments_and_join_data_lines() {
+        let text = ": keep-alive\n\nevent: job\ndata: {\"a\":\ndata: 1}\n\n:ping\r\nevent: queue\r\ndata:x\r\n\r\ndata: no name\n\nevent: partial\ndata: y";
+        let mut sse = SseReader::new(Cursor::new(text.as_bytes()));
+        let m = sse.next_message().unwrap().unwrap();
+        assert_eq!((m.event.as_str(), m.data.as_str()), ("job", "{\"a\":\n1}"));
+        let m = sse.next_message().unwrap().unwrap();
+        assert_eq!((m.event.as_str(), m.data.as_str()), ("queue", "x"));
+        let m = sse.next_message().unwrap().unwrap();
+        assert_eq!((m.event.as_str(), m.data.as_str()), ("message", "no name"));
+        assert_eq!(sse.next_message().unwrap(), None);
+    }
+
+    #[test]
+    fn event_stream_parses_events_and_skips_unknown_types() {
+        let text = "event: progress\ndata: {\"type\":\"progress\",\"batch_id\":\"bt_1\",\"progress\":0.5,\"log_tail\":[\"step 3\"]}\n\n\
+                    event: hello\ndata: {}\n\n\
+                    event: resync\ndata: {\"type\":\"resync\"}\n\n";
+        let mut events = EventStream::new(Cursor::new(text.as_bytes().to_vec()));
+        assert_eq!(
+            events.next_event().unwrap(),
+            Some(Event::Progress {
+                batch_id: "bt_1".into(),
+                progress: 0.5,
+                log_tail: vec!["step 3".into()],
+            })
+        );
+        assert_eq!(events.next_event().unwrap(), Some(Event::Resync));
+        assert_eq!(events.next_event().unwrap(), None);
+
+        let bad = SseMessage {
+            event: "batch".into(),
+            data: "{}".into(),
+        };
+        assert_eq!(
+            parse_event(&bad).unwrap_err().exit_code,
+            super::super::EXIT_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn events_stream_from_a_live_connection() {
+        let body = "event: resync\ndata: {\"type\":\"resync\"}\n\n";
+        let (base, server) = fake_daemon(vec![format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n: hi\n\n{body}"
+        )]);
+        let client = Client::new(&remote(&base));
+        let mut events = client.events().unwrap();
+        assert_eq!(events.next_event().unwrap(), Some(Event::Resync));
+        assert_eq!(events.next_event().unwrap(), None);
+        let requests = server.join().unwrap();
+        assert!(requests[0].starts_with("GET /api/v1/events HTTP/1.1"));
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = render_table(
+            &[("id", Align::Left), ("n", Align::Right), ("x", Align::Left)],
+            &[
+                vec!["a".into(), "10".into(), "".into()],
+                vec!["bbb".into(), "2".into(), "z".into()],
+            ],
+        );
+        assert_eq!(t, "id    n  x\na    10\nbbb   2  z\n");
+    }
+
+    #[test]
+    fn helpers_shorten_text_and_times() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(
+            short_time("2025-01-02T03:04:05.678Z"),
+            "2025-01-02 03:04:05"
+        );
+        assert_eq!(short_time("yesterday"), "yesterday");
+    }
+}

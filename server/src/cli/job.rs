@@ -1,0 +1,466 @@
+//! `cosmosq job ...`: client subcommands over the REST API.
+
+use super::client::{pretty_json, render_table, segment, Align, Client, API};
+use super::prompt::AddOutput;
+use super::{CliError, Remote};
+use clap::{Args, Subcommand};
+use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
+use cosmosq_shared::{Control, JobConfig, JobConfigInput, JobKind, Strength};
+use std::collections::BTreeMap;
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Add a job for a prompt at the end of the queue.
+    Add(AddArgs),
+    /// List jobs (queue order for queued jobs).
+    Ls {
+        /// Only jobs with this status: queued, running, succeeded, failed or canceled.
+        #[arg(long)]
+        status: Option<JobStatus>,
+        /// Print the jobs as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one job as JSON.
+    Show {
+        /// Job id (`jb_...`).
+        id: String,
+    },
+    /// Cancel a queued or running job (a running batch is stopped; its other jobs go back).
+    Cancel {
+        /// Job id (`jb_...`).
+        id: String,
+    },
+    /// Move a queued job to another place in the queue.
+    Move {
+        /// Job id (`jb_...`).
+        id: String,
+        #[command(flatten)]
+        to: MoveTarget,
+    },
+    /// Queue a failed or canceled job again.
+    Retry {
+        /// Job id (`jb_...`).
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// The prompt to run (`ps_...`).
+    prompt_id: String,
+    /// Weight of one control, 0..=1, e.g. `--weight edge=0.5` (repeatable, or comma-separated:
+    /// `edge=0.5,depth=0.3`); controls: vis, edge, depth, seg, keypoint, hdmap, lidar.
+    #[arg(
+        long = "weight",
+        value_name = "CONTROL=WEIGHT",
+        value_parser = parse_weight,
+        value_delimiter = ','
+    )]
+    weights: Vec<(Control, f64)>,
+    /// inference (default), enhance or upscale.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<JobKind>,
+    /// Diffusion steps (default 35).
+    #[arg(long)]
+    steps: Option<u32>,
+    /// Classifier-free guidance (default 5).
+    #[arg(long)]
+    guidance: Option<f64>,
+    /// Seed (default 1).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Noise level to start from (default 70).
+    #[arg(long)]
+    sigma_max: Option<f64>,
+    /// Blur strength of the vis control: very_low, low, medium (default), high, very_high.
+    #[arg(long, value_parser = parse_strength)]
+    blur: Option<Strength>,
+    /// Canny threshold of the edge control: very_low, low, medium (default), high, very_high.
+    #[arg(long, value_parser = parse_strength)]
+    canny: Option<Strength>,
+    /// Output frames per second (default 24).
+    #[arg(long)]
+    fps: Option<u32>,
+    #[command(flatten)]
+    output: AddOutput,
+}
+
+/// Where `job move` puts the job: exactly one of the three.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct MoveTarget {
+    /// 1-based position (past the end = bottom).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    to: Option<u32>,
+    /// Move to the top of the queue.
+    #[arg(long)]
+    top: bool,
+    /// Move to the bottom of the queue.
+    #[arg(long)]
+    bottom: bool,
+}
+
+impl MoveTarget {
+    /// The position to send; the daemon clamps anything past the end to the bottom.
+    pub fn position(&self) -> u32 {
+        match (self.to, self.top) {
+            (Some(n), _) => n,
+            (None, true) => 1,
+            (None, false) => u32::MAX,
+        }
+    }
+}
+
+/// Parse `CONTROL=WEIGHT` of `--weight`.
+pub fn parse_weight(arg: &str) -> Result<(Control, f64), String> {
+    let (name, weight) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected CONTROL=WEIGHT (e.g. edge=0.5), got `{arg}`"))?;
+    let control: Control = name.trim().parse().map_err(|e| format!("{e}"))?;
+    let weight: f64 = weight.trim().parse().map_err(|_| {
+        format!("weight of `{control}` must be a number from 0 to 1, got `{weight}`")
+    })?;
+    if !(weight.is_finite() && (0.0..=1.0).contains(&weight)) {
+        return Err(format!(
+            "weight of `{control}` must be a number from 0 to 1, got {weight}"
+        ));
+    }
+    Ok((control, weight))
+}
+
+pub fn parse_kind(arg: &str) -> Result<JobKind, String> {
+    [JobKind::Inference, JobKind::Enhance, JobKind::Upscale]
+        .into_iter()
+        .find(|k| k.as_str() == arg)
+        .ok_or_else(|| format!("unknown kind `{arg}` (expected inference, enhance or upscale)"))
+}
+
+pub fn parse_strength(arg: &str) -> Result<Strength, String> {
+    let token = arg.replace('-', "_");
+    Strength::ALL
+        .into_iter()
+        .find(|s| s.as_str() == token)
+        .ok_or_else(|| {
+            format!("unknown strength `{arg}` (expected very_low, low, medium, high or very_high)")
+        })
+}
+
+/// The request body of `job add`.
+pub fn job_input(args: &AddArgs) -> Result<JobInput, CliError> {
+    let mut weights = BTreeMap::new();
+    for (control, w) in &args.weights {
+        if weights.insert(control.as_str().to_string(), *w).is_some() {
+            return Err(CliError::bad_input(format!(
+                "--weight {control} is given more than once"
+            )));
+        }
+    }
+    Ok(JobInput {
+        prompt_id: args.prompt_id.clone(),
+        kind: args.kind,
+        config: JobConfigInput {
+            weights,
+            num_steps: args.steps,
+            guidance: args.guidance,
+            seed: args.seed,
+            sigma_max: args.sigma_max,
+            blur_strength: args.blur,
+            canny_threshold: args.canny,
+            fps: args.fps,
+        },
+    })
+}
+
+/// The active controls with their weights, `edge=0.5,vis=0.3` (`-` when none).
+pub fn weights_label(config: &JobConfig) -> String {
+    let active: Vec<String> = config
+        .weights
+        .iter()
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(c, w)| format!("{c}={w}"))
+        .collect();
+    if active.is_empty() {
+        "-".to_string()
+    } else {
+        active.join(",")
+    }
+}
+
+/// One line about a job.
+pub fn summary(job: &Job) -> String {
+    let place = match job.position {
+        Some(p) => format!(" at position {p}"),
+        None => String::new(),
+    };
+    format!(
+        "job {} ({} {}, prompt {}) is {}{place}",
+        job.id,
+        job.kind,
+        weights_label(&job.config),
+        job.prompt_id,
+        job.status
+    )
+}
+
+/// Jobs as a table: position, id, status, kind, controls, prompt, attempts.
+pub fn table(jobs: &[Job]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.position
+                    .map_or_else(|| "-".to_string(), |p| p.to_string()),
+                j.id.clone(),
+                j.status.to_string(),
+                j.kind.to_string(),
+                weights_label(&j.config),
+                j.prompt_id.clone(),
+                j.attempts.to_string(),
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            ("pos", Align::Right),
+            ("id", Align::Left),
+            ("status", Align::Left),
+            ("kind", Align::Left),
+            ("controls", Align::Left),
+            ("prompt", Align::Left),
+            ("attempts", Align::Right),
+        ],
+        &rows,
+    )
+}
+
+fn job_path(id: &str) -> String {
+    format!("{API}/jobs/{}", segment(id))
+}
+
+pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
+    let client = Client::new(remote);
+    match command {
+        JobCommand::Add(args) => {
+            let input = job_input(&args)?;
+            let job: Job = client.post(&format!("{API}/jobs"), &input)?;
+            if args.output.quiet {
+                println!("{}", job.id);
+            } else if args.output.json {
+                println!("{}", pretty_json(&job));
+            } else {
+                println!("queued {}", summary(&job));
+            }
+        }
+        JobCommand::Ls { status, json } => {
+            let query: Vec<(&str, String)> = status
+                .map(|s| ("status", s.as_str().to_string()))
+                .into_iter()
+                .collect();
+            let jobs: Vec<Job> = client.get_query(&format!("{API}/jobs"), &query)?;
+            if json {
+                println!("{}", pretty_json(&jobs));
+            } else if jobs.is_empty() {
+                match status {
+                    Some(s) => println!("no {s} jobs"),
+                    None => println!("no jobs"),
+                }
+            } else {
+                print!("{}", table(&jobs));
+            }
+        }
+        JobCommand::Show { id } => {
+            let job: Job = client.get(&job_path(&id))?;
+            println!("{}", pretty_json(&job));
+        }
+        JobCommand::Cancel { id } => {
+            let job: Job = client.post_empty(&format!("{}/cancel", job_path(&id)))?;
+            println!("{}", summary(&job));
+        }
+        JobCommand::Move { id, to } => {
+            let body = MoveInput {
+                position: to.position(),
+            };
+            let job: Job = client.post(&format!("{}/move", job_path(&id)), &body)?;
+            println!("{}", summary(&job));
+        }
+        JobCommand::Retry { id } => {
+            let job: Job = client.post_empty(&format!("{}/retry", job_path(&id)))?;
+            println!("{}", summary(&job));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use cosmosq_shared::api::JobOutputs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: JobCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<JobCommand, clap::Error> {
+        Cli::try_parse_from(std::iter::once("job").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    #[test]
+    fn weights_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_weight("edge=0.5").unwrap(), (Control::Edge, 0.5));
+        assert_eq!(parse_weight(" vis = 1 ").unwrap(), (Control::Vis, 1.0));
+        assert!(parse_weight("edge").unwrap_err().contains("CONTROL=WEIGHT"));
+        assert!(parse_weight("edge:0.5")
+            .unwrap_err()
+            .contains("CONTROL=WEIGHT"));
+        assert!(parse_weight("sketch=0.5").unwrap_err().contains("sketch"));
+        assert!(parse_weight("edge=abc")
+            .unwrap_err()
+            .contains("from 0 to 1"));
+        assert!(parse_weight("edge=1.5")
+            .unwrap_err()
+            .contains("from 0 to 1"));
+        assert!(parse_weight("edge=-0.1")
+            .unwrap_err()
+            .contains("from 0 to 1"));
+        assert!(parse_weight("edge=NaN")
+            .unwrap_err()
+            .contains("from 0 to 1"));
+    }
+
+    #[test]
+    fn kinds_and_strengths_parse() {
+        assert_eq!(parse_kind("upscale").unwrap(), JobKind::Upscale);
+        assert!(parse_kind("train").is_err());
+        assert_eq!(parse_strength("very-high").unwrap(), Strength::VeryHigh);
+        assert_eq!(parse_strength("low").unwrap(), Strength::Low);
+        assert!(parse_strength("max").is_err());
+    }
+
+    #[test]
+    fn add_builds_the_job_input() {
+        let Ok(JobCommand::Add(args)) = parse(&[
+            "add",
+            "ps_1",
+            "--weight",
+            "edge=0.5,depth=0.3",
+            "--weight",
+            "vis=1",
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--canny",
+            "high",
+            "--sigma-max",
+            "80",
+        ]) else {
+            panic!("add should parse");
+        };
+        let input = job_input(&args).unwrap();
+        assert_eq!(input.prompt_id, "ps_1");
+        assert_eq!(input.kind, None);
+        let weights: Vec<(&str, f64)> = input
+            .config
+            .weights
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(weights, vec![("depth", 0.3), ("edge", 0.5), ("vis", 1.0)]);
+        assert_eq!(input.config.num_steps, Some(10));
+        assert_eq!(input.config.seed, Some(7));
+        assert_eq!(input.config.sigma_max, Some(80.0));
+        assert_eq!(input.config.canny_threshold, Some(Strength::High));
+        assert_eq!(input.config.guidance, None);
+        // Omitted settings are left out of the body, so the daemon's defaults apply.
+        let body = serde_json::to_value(&input).unwrap();
+        assert!(body["config"].get("guidance").is_none());
+
+        let Ok(JobCommand::Add(args)) =
+            parse(&["add", "ps_1", "--weight", "edge=0.5", "--weight", "edge=1"])
+        else {
+            panic!("add should parse");
+        };
+        assert_eq!(
+            job_input(&args).unwrap_err().exit_code,
+            super::super::EXIT_BAD_INPUT
+        );
+        assert!(parse(&["add", "ps_1", "--weight", "edge=2"]).is_err());
+        assert!(parse(&["add", "ps_1", "--kind", "train"]).is_err());
+    }
+
+    #[test]
+    fn move_needs_exactly_one_target() {
+        let position = |args: &[&str]| match parse(args) {
+            Ok(JobCommand::Move { to, .. }) => Ok(to.position()),
+            Ok(_) => panic!("not a move"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(position(&["move", "jb_1", "--to", "3"]).unwrap(), 3);
+        assert_eq!(position(&["move", "jb_1", "--top"]).unwrap(), 1);
+        assert_eq!(position(&["move", "jb_1", "--bottom"]).unwrap(), u32::MAX);
+        assert!(position(&["move", "jb_1"]).is_err());
+        assert!(position(&["move", "jb_1", "--top", "--bottom"]).is_err());
+        assert!(position(&["move", "jb_1", "--to", "0"]).is_err());
+    }
+
+    #[test]
+    fn ls_status_must_be_known() {
+        assert!(matches!(
+            parse(&["ls", "--status", "failed"]),
+            Ok(JobCommand::Ls {
+                status: Some(JobStatus::Failed),
+                json: false
+            })
+        ));
+        assert!(parse(&["ls", "--status", "done"]).is_err());
+    }
+
+    fn job(id: &str, position: Option<u32>, status: JobStatus) -> Job {
+        Job {
+            id: id.into(),
+            prompt_id: "ps_1".into(),
+            kind: JobKind::Inference,
+            config: JobConfig {
+                weights: [
+                    (Control::Vis, 0.3),
+                    (Control::Edge, 0.5),
+                    (Control::Depth, 0.0),
+                ]
+                .into_iter()
+                .collect(),
+                ..JobConfig::default()
+            },
+            status,
+            position,
+            attempts: 0,
+            created_at: "2025-01-02T03:04:05Z".into(),
+            started_at: None,
+            finished_at: None,
+            batch_id: None,
+            outputs: JobOutputs::default(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn table_shows_position_and_active_controls() {
+        let jobs = vec![
+            job("jb_run", None, JobStatus::Running),
+            job("jb_q", Some(1), JobStatus::Queued),
+        ];
+        assert_eq!(
+            table(&jobs),
+            "pos  id      status   kind       controls          prompt  attempts\n  \
+             -  jb_run  running  inference  edge=0.5,vis=0.3  ps_1           0\n  \
+             1  jb_q    queued   inference  edge=0.5,vis=0.3  ps_1           0\n"
+        );
+        assert_eq!(
+            summary(&jobs[1]),
+            "job jb_q (inference edge=0.5,vis=0.3, prompt ps_1) is queued at position 1"
+        );
+    }
+}
