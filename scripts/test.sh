@@ -13,3 +13,5 @@ echo "== shared engine builds for wasm32"
 cargo check -p cosmosq-shared --target wasm32-unknown-unknown
 echo "== tests"
 cargo test --workspace
+echo "== smoke test of the README run command"
+bash scripts/smoke.sh
