@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `cosmosq` binary.
 
 mod bad_input;
+mod concurrency;
 mod durability;
 mod openapi;
 mod plan_cli;
