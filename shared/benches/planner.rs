@@ -1,11 +1,12 @@
 //! Planner speed: 100 / 1,000 / 10,000 realistic jobs in both modes, plus an adversarial
-//! 10,000-job queue (every one of the 127 signatures over 7 controls, one settings group).
+//! 10,000-job queue (every one of the 127 signatures over 7 controls, one settings group) and a
+//! fragmented one (10,000 jobs in groups of 12, each solved on the small-group path).
 //!
 //! `cargo bench -p cosmosq-shared --bench planner` prints, before the timings, each queue's
 //! estimated total under strict and mixed planning (the plan quality the timings buy).
 
 use cosmosq_shared::{plan, AspectBucket, Control, CostModel, JobKind, Limits, PlanJob, PlanMode};
-use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
 
 /// xorshift64*: a fixed seed gives the same queue on every run.
@@ -86,12 +87,24 @@ fn adversarial(n: usize, seed: u64) -> Vec<PlanJob> {
         .collect()
 }
 
+/// The realistic mix split into ~830 settings groups of 12 (a seed each): the small-group path
+/// (local search, exact re-solving of a few batches, kicks) runs until its budget is spent.
+fn fragmented(n: usize, seed: u64) -> Vec<PlanJob> {
+    let mut jobs = realistic(n, seed);
+    for (i, job) in jobs.iter_mut().enumerate() {
+        job.config.seed = (i / 12) as u64;
+        job.config.num_steps = 35;
+    }
+    jobs
+}
+
 fn queues() -> Vec<(String, Vec<PlanJob>)> {
     let mut out: Vec<(String, Vec<PlanJob>)> = [100, 1_000, 10_000]
         .into_iter()
         .map(|n| (format!("realistic/{n}"), realistic(n, 0x5eed + n as u64)))
         .collect();
     out.push(("adversarial/10000".to_string(), adversarial(10_000, 0xad5e)));
+    out.push(("fragmented/10000".to_string(), fragmented(10_000, 0xf4a9)));
     out
 }
 
@@ -100,9 +113,7 @@ fn quality() {
     println!("plan quality (default cost model, max batch size 8):");
     for (name, jobs) in queues() {
         let total = |mode| {
-            let t = std::time::Instant::now();
             let p = plan(&jobs, mode, Limits::default(), &cost).unwrap();
-            eprintln!("    {name} {mode}: {:?}", t.elapsed());
             (p.metrics.estimated_batched_seconds, p.metrics.batch_count)
         };
         let (strict, strict_batches) = total(PlanMode::Strict);
@@ -118,6 +129,8 @@ fn quality() {
 fn bench(c: &mut Criterion) {
     let cost = CostModel::default();
     let mut group = c.benchmark_group("plan");
+    // Iterations take milliseconds: equal-sized samples fit the short measurement time.
+    group.sampling_mode(SamplingMode::Flat);
     for (name, jobs) in queues() {
         for mode in [PlanMode::Strict, PlanMode::Mixed] {
             group.bench_with_input(BenchmarkId::new(mode.as_str(), &name), &jobs, |b, jobs| {

@@ -3,7 +3,7 @@
 //! estimates agree with the cost model, and mixed never does worse than strict.
 
 use cosmosq_shared::cost::JobLoad;
-use cosmosq_shared::plan::PlannedBatch;
+use cosmosq_shared::plan::{LearnedCaps, PlannedBatch};
 use cosmosq_shared::{
     plan, safe_batch_size, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan,
     PlanJob, PlanMode, Strength,
@@ -162,6 +162,34 @@ fn cost_model() -> impl Strategy<Value = CostModel> {
         })
 }
 
+/// Limits: a user maximum, and sometimes sizes learned from out-of-memory failures.
+fn limits() -> impl Strategy<Value = Limits> {
+    (
+        1u32..=10,
+        prop_oneof![3 => Just(vec![]), 1 => prop::collection::vec((1usize..=8, 1u32..=4), 1..3)],
+    )
+        .prop_map(|(max_batch_size, learned)| {
+            let mut learned_caps = LearnedCaps::default();
+            for (controls, cap) in learned {
+                learned_caps.lower(controls, cap);
+            }
+            Limits {
+                max_batch_size,
+                learned_caps,
+            }
+        })
+}
+
+/// Most jobs a batch loading `controls` controls may hold, from the documented rules: the safe
+/// size under the user's maximum, and the learned size (entry 7 covers 7+ controls) if any.
+fn capacity(limits: &Limits, controls: usize) -> usize {
+    let safe = safe_batch_size(controls, limits.max_batch_size) as usize;
+    match limits.learned_caps.0[controls.min(7)] {
+        0 => safe,
+        learned => safe.min(learned as usize),
+    }
+}
+
 /// Process-global settings, compared exactly (f64s by bits).
 type Globals = (u32, u64, u64, u64, Strength, Strength, u32, Option<String>);
 
@@ -272,7 +300,7 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
         }
 
         // Limits.
-        let cap = safe_batch_size(b.controls.len(), limits.max_batch_size) as usize;
+        let cap = capacity(&limits, b.controls.len());
         assert!(
             members.len() <= cap,
             "{} jobs over the cap of {cap}",
@@ -326,24 +354,29 @@ fn plan_both(jobs: &[PlanJob], limits: Limits, cost: &CostModel) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // 256 random queues per test; failures are shrunk and printed, not written to files.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn plans_are_exact_safe_and_consistent_with_the_default_cost_model(
         specs in prop::collection::vec(spec(), 0..60),
-        max_batch_size in 1u32..=10,
+        limits in limits(),
     ) {
         let jobs = build(&specs);
-        plan_both(&jobs, Limits { max_batch_size }, &CostModel::default());
+        plan_both(&jobs, limits, &CostModel::default());
     }
 
     #[test]
     fn plans_are_exact_safe_and_consistent_with_any_cost_model(
         specs in prop::collection::vec(spec(), 0..60),
-        max_batch_size in 1u32..=10,
+        limits in limits(),
         cost in cost_model(),
     ) {
         let jobs = build(&specs);
-        plan_both(&jobs, Limits { max_batch_size }, &cost);
+        plan_both(&jobs, limits, &cost);
     }
 }

@@ -2,17 +2,46 @@
 //!
 //! Jobs whose process-global settings differ can never share a batch, so the queue splits into
 //! independent settings groups. Strict mode fills batches per (group, control signature) in
-//! queue order. Mixed mode starts from the strict grouping (so it can never do worse) and from a
-//! grouping that clusters identical jobs (so batched passes are found), improves both by local
-//! search (merge two batches, move one job) on the cost model, and keeps the cheaper.
+//! queue order. Mixed mode solves each group by the cheapest method that is good enough:
+//!
+//! - up to [`EXACT_LIMIT`] jobs: exactly, by dynamic programming over subsets;
+//! - otherwise from several starts (the strict grouping, so it can never do worse; a grouping
+//!   that clusters identical jobs, so batched passes are found; in smaller groups, every job
+//!   alone), each improved by greedy merging of whole classes of interchangeable batches
+//!   (`classes`: fast at any size), then in groups of up to [`LOCAL_LIMIT`] jobs by local search
+//!   (`local`: merge, move, split, swap), and in groups of up to [`POLISH_LIMIT`] jobs also by
+//!   re-solving a few batches at a time exactly and by kicks out of local optima;
+//! - the cheapest result wins, and strict is kept unless beaten.
+//!
+//! Every step is deterministic: hash maps serve lookups only, never an order; no clocks, no
+//! randomness. The local search runs under an evaluation budget per plan, so no input makes
+//! planning slow (groups later in the queue then keep their merge-search result).
+//!
+//! Batch costs come from a [`Summary`] of the members (union, counts, work, inputs to
+//! preprocess), so a merged or reduced batch is priced in O(1), as `CostModel::estimate` would.
 
-use super::{safe_batch_size, Limits, PlanJob, PlanMode};
+use super::{Limits, PlanJob, PlanMode};
 use crate::control::{Control, ControlSet};
 use crate::cost::CostModel;
+use std::cell::Cell;
 use std::collections::HashMap;
+
+mod classes;
+mod local;
 
 /// Improvements smaller than this many seconds are noise, not progress.
 const EPSILON: f64 = 1e-7;
+/// Groups this small are solved exactly: 3^8 subset steps take microseconds.
+const EXACT_LIMIT: usize = 8;
+/// Groups up to this size also get the local search, whose step is quadratic in the jobs.
+const LOCAL_LIMIT: usize = 48;
+/// Groups up to this size also get their batches re-solved exactly a few at a time, and kicks.
+const POLISH_LIMIT: usize = 16;
+/// Polishing re-solves up to this many batches at a time.
+const POLISH_BATCHES: usize = 4;
+/// Move evaluations the local search may spend in one plan (a few ms on a slow core): a queue
+/// of many mid-sized groups stays fast, the later groups keep their merge-search result.
+const LOCAL_BUDGET: u64 = 400_000;
 
 /// A batchable job, reduced to what the cost model needs.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +65,7 @@ struct Tables {
     efficiency: f64,
     load: [f64; 128],
     control_step: [f64; 128],
-    preprocess: [f64; 128],
+    preprocess: [f64; 7],
 }
 
 impl Tables {
@@ -47,26 +76,96 @@ impl Tables {
             efficiency: cost.batched_pass_efficiency,
             load: [0.0; 128],
             control_step: [0.0; 128],
-            preprocess: [0.0; 128],
+            preprocess: [0.0; 7],
         };
-        for bits in 0..128u8 {
-            let set: ControlSet = Control::ALL
-                .into_iter()
-                .filter(|c| bits & (1 << (*c as u8)) != 0)
-                .collect();
-            let i = bits as usize;
-            for c in set.iter() {
-                t.load[i] += cost.control_load(c);
-                t.control_step[i] += cost.control_step(c);
-                t.preprocess[i] += cost.preprocess(c);
+        for (i, c) in Control::ALL.into_iter().enumerate() {
+            t.preprocess[i] = cost.preprocess(c);
+        }
+        for bits in 0..128usize {
+            for (i, c) in Control::ALL.into_iter().enumerate() {
+                if bits & (1 << i) != 0 {
+                    t.load[bits] += cost.control_load(c);
+                    t.control_step[bits] += cost.control_step(c);
+                }
             }
         }
         t
     }
 }
 
+/// Everything the cost of a batch depends on, so merged or reduced batches are priced in O(1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Summary {
+    /// Union of the members' signatures (bits as in `ControlSet::bits`).
+    loaded: u8,
+    count: u32,
+    /// Σ chunks × steps.
+    work: f64,
+    /// Per control: members that do not supply its input (each preprocesses it when loaded).
+    unsupplied: [u32; 7],
+    /// The members' common `compat`, if they all share one (then 2+ run as one batched pass).
+    compat: Option<u32>,
+}
+
+impl Summary {
+    fn of(item: &Item) -> Self {
+        let mut unsupplied = [0; 7];
+        for (i, u) in unsupplied.iter_mut().enumerate() {
+            *u = u32::from(item.supplied.bits() & (1 << i) == 0);
+        }
+        Summary {
+            loaded: item.signature.bits(),
+            count: 1,
+            work: item.work,
+            unsupplied,
+            compat: Some(item.compat),
+        }
+    }
+
+    fn add(&self, other: &Summary) -> Summary {
+        let mut unsupplied = self.unsupplied;
+        for (u, o) in unsupplied.iter_mut().zip(other.unsupplied) {
+            *u += o;
+        }
+        Summary {
+            loaded: self.loaded | other.loaded,
+            count: self.count + other.count,
+            work: self.work + other.work,
+            unsupplied,
+            compat: if self.compat == other.compat {
+                self.compat
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Batches with equal keys cost the same and merge with others identically (a shared
+    /// `compat` only matters within one key, and equal-compat batches never stay apart: see
+    /// `merge_classes`).
+    fn key(&self) -> ClassKey {
+        (
+            self.loaded,
+            self.count,
+            self.work.to_bits(),
+            self.unsupplied,
+            self.compat.is_some(),
+        )
+    }
+}
+
+/// See `Summary::key`.
+type ClassKey = (u8, u32, u64, [u32; 7], bool);
+
 /// A batch being formed: indices into `Problem::items`.
 pub(super) type Members = Vec<usize>;
+
+/// A batch during the search: its members and their summary.
+#[derive(Debug, Clone)]
+struct Batch {
+    members: Members,
+    sum: Summary,
+}
 
 pub(super) struct Problem<'a> {
     pub jobs: &'a [PlanJob],
@@ -74,6 +173,10 @@ pub(super) struct Problem<'a> {
     pub limits: Limits,
     pub cost: &'a CostModel,
     tables: Tables,
+    /// `Summary::of` every item.
+    units: Vec<Summary>,
+    /// Local-search evaluations left in this plan.
+    budget: Cell<u64>,
 }
 
 /// Interns keys to small dense ids in order of first appearance.
@@ -103,7 +206,7 @@ impl<'a> Problem<'a> {
     pub fn new(jobs: &'a [PlanJob], limits: Limits, cost: &'a CostModel) -> Self {
         let mut groups = Interner::new();
         let mut compats = Interner::new();
-        let items = jobs
+        let items: Vec<Item> = jobs
             .iter()
             .enumerate()
             .filter(|(_, j)| j.batchable())
@@ -134,10 +237,12 @@ impl<'a> Problem<'a> {
             .collect();
         Problem {
             jobs,
+            units: items.iter().map(Summary::of).collect(),
             items,
             limits,
             cost,
             tables: Tables::new(cost),
+            budget: Cell::new(LOCAL_BUDGET),
         }
     }
 
@@ -150,7 +255,16 @@ impl<'a> Problem<'a> {
 
     /// Most jobs a batch that loads `loaded` may hold.
     pub fn capacity(&self, loaded: ControlSet) -> usize {
-        safe_batch_size(loaded.len(), self.limits.max_batch_size) as usize
+        self.limits.capacity(loaded.len()) as usize
+    }
+
+    fn fits(&self, s: &Summary) -> bool {
+        s.count <= self.limits.capacity(s.loaded.count_ones() as usize)
+    }
+
+    /// Whether a batch with this summary could take one more job.
+    fn fits_more(&self, s: &Summary) -> bool {
+        s.count < self.limits.capacity(s.loaded.count_ones() as usize)
     }
 
     /// The `--batch_size` for these jobs: all of them in one pass when they are identical in
@@ -164,43 +278,46 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// Estimated seconds of a batch of `a` plus `b` (either may be empty), skipping `skip`.
-    fn cost_of(&self, a: &[usize], b: &[usize], skip: Option<usize>) -> f64 {
+    /// Estimated seconds of a batch, as `CostModel::estimate` computes it.
+    pub fn cost(&self, members: &[usize]) -> f64 {
+        self.summary(members).map_or(0.0, |s| self.price(&s))
+    }
+
+    fn summary(&self, members: &[usize]) -> Option<Summary> {
+        let (&first, rest) = members.split_first()?;
+        Some(
+            rest.iter()
+                .fold(self.units[first], |s, &m| s.add(&self.units[m])),
+        )
+    }
+
+    /// The summary of `members` without its `skip`-th member (`None` when nothing is left).
+    fn summary_without(&self, members: &[usize], skip: usize) -> Option<Summary> {
+        let mut rest = members.iter().enumerate().filter(|(k, _)| *k != skip);
+        let (_, &first) = rest.next()?;
+        Some(rest.fold(self.units[first], |s, (_, &m)| s.add(&self.units[m])))
+    }
+
+    fn price(&self, s: &Summary) -> f64 {
         let t = &self.tables;
-        let mut loaded = ControlSet::EMPTY;
-        let mut count = 0usize;
-        let mut first_compat = None;
-        let mut uniform = true;
-        for &m in a.iter().chain(b).filter(|&&m| Some(m) != skip) {
-            let item = &self.items[m];
-            loaded = loaded.union(item.signature);
-            count += 1;
-            match first_compat {
-                None => first_compat = Some(item.compat),
-                Some(c) => uniform &= c == item.compat,
-            }
-        }
-        if count == 0 {
-            return 0.0;
-        }
-        let efficiency = if count > 1 && uniform {
+        let u = s.loaded as usize;
+        let efficiency = if s.count > 1 && s.compat.is_some() {
             t.efficiency
         } else {
             1.0
         };
-        let u = loaded.bits() as usize;
-        let step = (t.step + t.control_step[u]) * efficiency;
-        let mut total = t.startup + t.load[u];
-        for &m in a.iter().chain(b).filter(|&&m| Some(m) != skip) {
-            let item = &self.items[m];
-            total +=
-                item.work * step + t.preprocess[(loaded.bits() & !item.supplied.bits()) as usize];
+        let mut total = t.startup + t.load[u] + s.work * (t.step + t.control_step[u]) * efficiency;
+        for (i, p) in t.preprocess.iter().enumerate() {
+            if u & (1 << i) != 0 {
+                total += p * s.unsupplied[i] as f64;
+            }
         }
         total
     }
 
-    pub fn cost(&self, members: &[usize]) -> f64 {
-        self.cost_of(members, &[], None)
+    fn batch(&self, members: Members) -> Batch {
+        let sum = self.summary(&members).expect("a batch has members");
+        Batch { members, sum }
     }
 
     /// The batches for `mode`, each sorted by queue order, ordered by their earliest job.
@@ -211,13 +328,16 @@ impl<'a> Problem<'a> {
             let batches = match mode {
                 PlanMode::Strict => strict,
                 PlanMode::Mixed => {
-                    let from_strict = self.improve(strict);
-                    let clustered = self.improve(self.fill(&group, |item| item.compat as u64));
-                    if self.total(&clustered) < self.total(&from_strict) - EPSILON {
-                        clustered
-                    } else {
-                        from_strict
+                    let mut best = strict;
+                    let mut best_total = self.total(&best);
+                    for candidate in self.mixed(&group, &best) {
+                        let total = self.total(&candidate);
+                        if total < best_total - EPSILON {
+                            best = candidate;
+                            best_total = total;
+                        }
                     }
+                    best
                 }
             };
             all.extend(batches);
@@ -227,6 +347,32 @@ impl<'a> Problem<'a> {
         }
         all.sort_by_key(|b| b[0]);
         all
+    }
+
+    /// Mixed-mode candidates for one settings group (see the module docs).
+    fn mixed(&self, group: &[usize], strict: &[Members]) -> Vec<Vec<Members>> {
+        if group.len() <= EXACT_LIMIT {
+            return vec![self.exact(group)];
+        }
+        let mut starts = vec![strict.to_vec(), self.fill(group, |item| item.compat as u64)];
+        if group.len() <= LOCAL_LIMIT && !self.spent() {
+            // Greedy merging from scratch ignores batched passes, so it rarely helps a large
+            // group, but it gives the local search a third, different start.
+            starts.push(group.iter().map(|&m| vec![m]).collect());
+        }
+        starts
+            .into_iter()
+            .map(|start| {
+                let batches = start.into_iter().map(|b| self.batch(b)).collect();
+                let mut batches = self.merge_classes(batches);
+                if group.len() <= POLISH_LIMIT {
+                    batches = self.kick(self.polish(batches));
+                } else if group.len() <= LOCAL_LIMIT {
+                    batches = self.improve(batches);
+                }
+                batches.into_iter().map(|b| b.members).collect()
+            })
+            .collect()
     }
 
     /// Item indices per settings group, groups in order of their first job.
@@ -266,102 +412,73 @@ impl<'a> Problem<'a> {
         batches.iter().map(|b| self.cost(b)).sum()
     }
 
-    /// Local search: repeatedly apply the best cost-reducing move (merge two batches, or move
-    /// one job into another batch or a batch of its own) until none is left.
-    fn improve(&self, mut batches: Vec<Members>) -> Vec<Members> {
-        let mut costs: Vec<f64> = batches.iter().map(|b| self.cost(b)).collect();
-        loop {
-            let loaded: Vec<ControlSet> = batches.iter().map(|b| self.loaded(b)).collect();
-            let open: Vec<usize> = (0..batches.len())
-                .filter(|&i| batches[i].len() < self.capacity(loaded[i]))
-                .collect();
-            let mut best = Move::None;
-            let mut best_gain = EPSILON;
+    /// Takes `units` from the budget; false when too few are left, and from then on the budget
+    /// is spent: the searches of later groups stop at once instead of trying smaller steps.
+    fn spend(&self, units: u64) -> bool {
+        let left = self.budget.get();
+        if units > left {
+            self.budget.set(0);
+            return false;
+        }
+        self.budget.set(left - units);
+        true
+    }
 
-            for (n, &i) in open.iter().enumerate() {
-                for &j in &open[n + 1..] {
-                    let union = loaded[i].union(loaded[j]);
-                    if batches[i].len() + batches[j].len() > self.capacity(union) {
-                        continue;
-                    }
-                    let gain = costs[i] + costs[j] - self.cost_of(&batches[i], &batches[j], None);
-                    if gain > best_gain {
-                        best_gain = gain;
-                        best = Move::Merge(i, j);
-                    }
-                }
-            }
+    fn spent(&self) -> bool {
+        self.budget.get() == 0
+    }
 
-            for (a, source) in batches.iter().enumerate() {
-                for &x in source {
-                    let without = self.cost_of(source, &[], Some(x));
-                    let signature = self.items[x].signature;
-                    if source.len() > 1 {
-                        let gain = costs[a] - without - self.cost(&[x]);
-                        if gain > best_gain {
-                            best_gain = gain;
-                            best = Move::Split(a, x);
-                        }
-                    }
-                    for &b in &open {
-                        if b == a
-                            || batches[b].len() + 1 > self.capacity(loaded[b].union(signature))
-                        {
-                            continue;
-                        }
-                        let gain =
-                            costs[a] + costs[b] - without - self.cost_of(&batches[b], &[x], None);
-                        if gain > best_gain {
-                            best_gain = gain;
-                            best = Move::Relocate(a, x, b);
-                        }
-                    }
-                }
-            }
-
-            let touched = match best {
-                Move::None => break,
-                Move::Merge(i, j) => {
-                    let moved = std::mem::take(&mut batches[j]);
-                    batches[i].extend(moved);
-                    vec![i, j]
-                }
-                Move::Split(a, x) => {
-                    batches[a].retain(|&m| m != x);
-                    batches.push(vec![x]);
-                    costs.push(0.0);
-                    vec![a, batches.len() - 1]
-                }
-                Move::Relocate(a, x, b) => {
-                    batches[a].retain(|&m| m != x);
-                    batches[b].push(x);
-                    vec![a, b]
-                }
+    /// The optimal grouping of a small group: best[mask] is the cheapest split of the jobs in
+    /// `mask` into batches, choosing first the batch that holds the mask's lowest job.
+    fn exact(&self, group: &[usize]) -> Vec<Members> {
+        let n = group.len();
+        let size = 1usize << n;
+        let mut sums: Vec<Option<Summary>> = vec![None; size];
+        let mut price = vec![f64::INFINITY; size];
+        for mask in 1..size {
+            let top = (usize::BITS - 1 - mask.leading_zeros()) as usize;
+            let unit = self.units[group[top]];
+            let s = match sums[mask & !(1 << top)] {
+                Some(rest) => rest.add(&unit),
+                None => unit,
             };
-            for i in touched {
-                costs[i] = self.cost(&batches[i]);
+            if self.fits(&s) {
+                price[mask] = self.price(&s);
             }
-            // Drop emptied batches, keeping costs aligned.
-            let mut k = 0;
-            while k < batches.len() {
-                if batches[k].is_empty() {
-                    batches.swap_remove(k);
-                    costs.swap_remove(k);
-                } else {
-                    k += 1;
+            sums[mask] = Some(s);
+        }
+        let mut best = vec![f64::INFINITY; size];
+        let mut choice = vec![0usize; size];
+        best[0] = 0.0;
+        for mask in 1..size {
+            let low = mask & mask.wrapping_neg();
+            let rest = mask ^ low;
+            let mut sub = rest;
+            loop {
+                let batch = sub | low;
+                let total = price[batch] + best[mask ^ batch];
+                if total < best[mask] {
+                    best[mask] = total;
+                    choice[mask] = batch;
                 }
+                if sub == 0 {
+                    break;
+                }
+                sub = (sub - 1) & rest;
             }
+        }
+        let mut batches = Vec::new();
+        let mut mask = size - 1;
+        while mask != 0 {
+            let batch = choice[mask];
+            batches.push(
+                (0..n)
+                    .filter(|i| batch & (1 << i) != 0)
+                    .map(|i| group[i])
+                    .collect(),
+            );
+            mask ^= batch;
         }
         batches
     }
-}
-
-#[derive(Clone, Copy)]
-enum Move {
-    None,
-    Merge(usize, usize),
-    /// Take job `x` out of batch `a` into a batch of its own.
-    Split(usize, usize),
-    /// Move job `x` from batch `a` to batch `b`.
-    Relocate(usize, usize, usize),
 }
