@@ -5,6 +5,7 @@ use cosmosq_shared::api::QueueSettings;
 use cosmosq_shared::plan::MAX_BATCH_SIZE_LIMIT;
 use cosmosq_shared::CostModel;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -53,12 +54,108 @@ pub struct QueueConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorConfig {
-    /// `simulated` (no GPU needed).
+    /// `simulated` (no GPU), `cosmos-transfer1` or `cosmos-transfer2.5`.
     pub profile: String,
-    /// Simulated executor: wall seconds per estimated second.
+    /// Wall seconds per cost-model second: the simulated executor sleeps estimate × this; for
+    /// the Cosmos profiles measured seconds are divided by it before refitting (1 on real GPUs).
     pub time_scale: f64,
-    /// How many batches may run at once (one per GPU or host).
-    pub slots: usize,
+    /// Executor slots: a count of identical slots, or a list (`[[executor.slots]]`), e.g. one
+    /// per GPU (`env = { CUDA_VISIBLE_DEVICES = "1" }`) or host (`prefix = ["ssh", "gpu2"]`).
+    pub slots: Slots,
+    /// The argv that launches the Cosmos program; the daemon appends every flag itself.
+    /// Default: `torchrun --nproc_per_node 1 cosmos_transfer1/diffusion/inference/transfer.py`
+    /// (transfer1) or `python examples/inference.py` (transfer2.5).
+    pub command: Option<Vec<String>>,
+    /// Working directory of the program (the Cosmos checkout).
+    pub workdir: Option<PathBuf>,
+    /// Extra environment of the program (every slot).
+    pub env: BTreeMap<String, String>,
+    /// Transfer1 `--checkpoint_dir`.
+    pub checkpoint_dir: String,
+    /// Transfer1 `--num_gpus` (context parallelism).
+    pub num_gpus: u32,
+    /// Extra arguments appended after the daemon's flags (e.g. `--offload_guardrail_models`).
+    pub extra_args: Vec<String>,
+    /// A batch is stopped after max(timeout_min_seconds, estimate × time_scale × timeout_factor).
+    pub timeout_factor: f64,
+    pub timeout_min_seconds: f64,
+    /// After SIGTERM, how long a stopping program may take before SIGKILL.
+    pub cancel_grace_seconds: f64,
+    /// Refit the cost model from measured batch durations (default: on for the Cosmos
+    /// profiles, off for `simulated`, whose durations are the model's own estimates).
+    pub refit: Option<bool>,
+    /// The run log of a batch stops growing at this many bytes.
+    pub max_log_bytes: u64,
+}
+
+/// How many batches may run at once, and how each slot launches its program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Slots {
+    Count(usize),
+    List(Vec<SlotConfig>),
+}
+
+/// One executor slot: a GPU or a host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlotConfig {
+    pub name: Option<String>,
+    /// Added to the program's environment (e.g. `CUDA_VISIBLE_DEVICES`).
+    pub env: BTreeMap<String, String>,
+    /// Put in front of the command (e.g. `["ssh", "gpu2"]` or a `docker run ...` argv).
+    pub prefix: Vec<String>,
+}
+
+impl Slots {
+    /// The slots, each with a name (`slot0`, `slot1`, ... unless named).
+    pub fn list(&self) -> Vec<SlotConfig> {
+        let mut list = match self {
+            Slots::Count(n) => vec![SlotConfig::default(); *n],
+            Slots::List(l) => l.clone(),
+        };
+        for (i, slot) in list.iter_mut().enumerate() {
+            slot.name.get_or_insert_with(|| format!("slot{i}"));
+        }
+        list
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Slots::Count(n) => *n,
+            Slots::List(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Executor profiles this build can run.
+pub const PROFILES: [&str; 3] = ["simulated", "cosmos-transfer1", "cosmos-transfer2.5"];
+
+impl ExecutorConfig {
+    pub fn refit_enabled(&self) -> bool {
+        self.refit.unwrap_or(self.profile != "simulated")
+    }
+
+    /// The argv that launches the program, before the daemon's flags.
+    pub fn command(&self) -> Vec<String> {
+        if let Some(c) = &self.command {
+            return c.clone();
+        }
+        let default: &[&str] = match self.profile.as_str() {
+            "cosmos-transfer2.5" => &["python", "examples/inference.py"],
+            _ => &[
+                "torchrun",
+                "--nproc_per_node",
+                "1",
+                "cosmos_transfer1/diffusion/inference/transfer.py",
+            ],
+        };
+        default.iter().map(|s| s.to_string()).collect()
+    }
 }
 
 impl Default for Config {
@@ -98,7 +195,18 @@ impl Default for ExecutorConfig {
             profile: "simulated".into(),
             // A default Transfer1 batch (~10 estimated minutes) takes about a second.
             time_scale: 0.002,
-            slots: 1,
+            slots: Slots::Count(1),
+            command: None,
+            workdir: None,
+            env: BTreeMap::new(),
+            checkpoint_dir: "checkpoints".into(),
+            num_gpus: 1,
+            extra_args: Vec::new(),
+            timeout_factor: 3.0,
+            timeout_min_seconds: 600.0,
+            cancel_grace_seconds: 10.0,
+            refit: None,
+            max_log_bytes: 64 << 20,
         }
     }
 }
@@ -109,6 +217,7 @@ impl QueueConfig {
             mix_controls: self.mix_controls,
             max_batch_size: self.max_batch_size,
             auto_batch: self.auto_batch,
+            learned_caps: Default::default(),
         }
     }
 }
@@ -196,17 +305,34 @@ impl Config {
         if self.queue.max_attempts == 0 {
             return Err("queue.max_attempts must be at least 1".into());
         }
-        if self.executor.profile != "simulated" {
+        let e = &self.executor;
+        if !PROFILES.contains(&e.profile.as_str()) {
             return Err(format!(
-                "executor.profile `{}` is not available (available: simulated)",
-                self.executor.profile
+                "executor.profile `{}` is not available (available: {})",
+                e.profile,
+                PROFILES.join(", ")
             ));
         }
-        if !(self.executor.time_scale.is_finite() && self.executor.time_scale >= 0.0) {
+        if !(e.time_scale.is_finite() && e.time_scale >= 0.0) {
             return Err("executor.time_scale must be a number >= 0".into());
         }
-        if self.executor.slots == 0 || self.executor.slots > 64 {
-            return Err("executor.slots must be from 1 to 64".into());
+        if e.profile != "simulated" && e.time_scale <= 0.0 {
+            return Err("executor.time_scale must be above 0 for the Cosmos profiles".into());
+        }
+        if e.slots.is_empty() || e.slots.len() > 64 {
+            return Err("executor.slots must be from 1 to 64 slots".into());
+        }
+        if e.command.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err("executor.command must name a program".into());
+        }
+        for (what, v) in [
+            ("timeout_factor", e.timeout_factor),
+            ("timeout_min_seconds", e.timeout_min_seconds),
+            ("cancel_grace_seconds", e.cancel_grace_seconds),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("executor.{what} must be a number >= 0"));
+            }
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
@@ -284,6 +410,24 @@ mod tests {
     }
 
     #[test]
+    fn slots_are_a_count_or_a_list() {
+        let c: Config = toml::from_str(
+            "[executor]\nprofile = \"cosmos-transfer1\"\n[[executor.slots]]\nenv = { CUDA_VISIBLE_DEVICES = \"0\" }\n[[executor.slots]]\nname = \"remote\"\nprefix = [\"ssh\", \"gpu2\"]\n",
+        )
+        .unwrap();
+        let slots = c.executor.slots.list();
+        assert_eq!(slots.len(), 2);
+        assert_eq!(slots[0].name.as_deref(), Some("slot0"));
+        assert_eq!(slots[0].env["CUDA_VISIBLE_DEVICES"], "0");
+        assert_eq!(slots[1].prefix, vec!["ssh", "gpu2"]);
+        assert!(c.executor.refit_enabled());
+        assert_eq!(c.executor.command()[0], "torchrun");
+        let c = Config::load(None, env(&[("COSMOSQ_EXECUTOR__SLOTS", "3")])).unwrap();
+        assert_eq!(c.executor.slots.list().len(), 3);
+        assert!(!c.executor.refit_enabled());
+    }
+
+    #[test]
     fn bad_configuration_is_refused_with_a_reason() {
         let err = |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err();
         assert!(err(&[("COSMOSQ_BIND", "0.0.0.0:8787")]).contains("auth_token"));
@@ -298,6 +442,7 @@ mod tests {
         assert!(err(&[("COSMOSQ_BIND", "nonsense")]).contains("not an address"));
         assert!(err(&[("COSMOSQ_QUEUE__MAX_BATCH_SIZE", "0")]).contains("max_batch_size"));
         assert!(err(&[("COSMOSQ_EXECUTOR__PROFILE", "gpu")]).contains("not available"));
+        assert!(err(&[("COSMOSQ_EXECUTOR__SLOTS", "0")]).contains("slots"));
         assert!(err(&[("COSMOSQ_NO_SUCH_KEY", "1")]).contains("unknown field"));
     }
 }

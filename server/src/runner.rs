@@ -1,6 +1,7 @@
 //! Where a batch is run: one worker per executor slot claims the next batch, runs it on the
 //! executor and records the outcome.
 
+use crate::config::SlotConfig;
 use crate::executor::{Executor, Progress};
 use crate::queue::Queue;
 use std::sync::Arc;
@@ -18,8 +19,9 @@ impl Progress for Sink<'_> {
 }
 
 /// Claim and run one batch if one is ready; false when there was nothing to do.
-pub async fn step(queue: &Queue, executor: &dyn Executor) -> bool {
-    let claimed = match queue.claim_next() {
+pub async fn step(queue: &Queue, executor: &dyn Executor, slot: &SlotConfig) -> bool {
+    let name = slot.name.as_deref().unwrap_or("slot");
+    let claimed = match queue.claim_next(name) {
         Ok(Some(c)) => c,
         Ok(None) => return false,
         Err(e) => {
@@ -29,14 +31,14 @@ pub async fn step(queue: &Queue, executor: &dyn Executor) -> bool {
         }
     };
     let id = claimed.batch.id.clone();
-    tracing::info!(batch = %id, jobs = claimed.jobs.len(), controls = ?claimed.batch.controls, "batch started");
+    tracing::info!(batch = %id, slot = name, jobs = claimed.jobs.len(), controls = ?claimed.batch.controls, "batch started");
     queue.metrics().executor_started();
     let started = Instant::now();
     let sink = Sink {
         queue,
         batch_id: &id,
     };
-    let result = executor.run(&claimed, &sink).await;
+    let result = executor.run(&claimed, slot, &sink).await;
     let measured = started.elapsed().as_secs_f64();
     queue.metrics().executor_finished();
     queue.finish_batch(&id, result, measured);
@@ -44,10 +46,10 @@ pub async fn step(queue: &Queue, executor: &dyn Executor) -> bool {
     true
 }
 
-/// A worker: run batches until the queue stops.
-pub async fn worker(queue: Arc<Queue>, executor: Arc<dyn Executor>) {
+/// A worker for one executor slot: run batches until the queue stops.
+pub async fn worker(queue: Arc<Queue>, executor: Arc<dyn Executor>, slot: SlotConfig) {
     while !queue.is_stopping() {
-        if !step(&queue, executor.as_ref()).await {
+        if !step(&queue, executor.as_ref(), &slot).await {
             queue.wait_for_work().await;
         }
     }

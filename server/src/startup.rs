@@ -128,8 +128,12 @@ impl Application {
         .run();
 
         let executor = executor::from_config(&config);
-        let workers = (0..config.executor.slots)
-            .map(|_| tokio::spawn(runner::worker(queue.clone(), executor.clone())))
+        let workers = config
+            .executor
+            .slots
+            .list()
+            .into_iter()
+            .map(|slot| tokio::spawn(runner::worker(queue.clone(), executor.clone(), slot)))
             .collect();
         Ok(Application {
             server,

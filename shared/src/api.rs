@@ -4,7 +4,7 @@
 use crate::control::Control;
 use crate::cost::CostModel;
 use crate::job::{JobConfig, JobConfigInput, JobKind};
-use crate::plan::{Limits, PlanMode};
+use crate::plan::{LearnedCaps, Limits, PlanJob, PlanMode};
 use crate::video::AspectBucket;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -140,6 +140,24 @@ pub struct JobOutputs {
     pub params: Option<String>,
 }
 
+impl PlanJob {
+    /// The planner's view of a queued job: settings from the job; video facts, negative
+    /// prompt and supplied control videos from its prompt (defaults when it is unknown). The
+    /// daemon and the browser both build plans this way, so their `plan_id`s agree.
+    pub fn from_job(job: &Job, prompt: Option<&Prompt>) -> PlanJob {
+        let mut p = PlanJob::new(job.id.clone(), &[]);
+        p.kind = job.kind;
+        p.config = job.config.clone();
+        if let Some(prompt) = prompt {
+            p.negative_prompt = prompt.negative_prompt.clone();
+            p.frames = prompt.video.frames;
+            p.bucket = prompt.video.aspect_bucket;
+            p.control_inputs = prompt.control_videos.keys().copied().collect();
+        }
+        p
+    }
+}
+
 /// One inference (or enhance / upscale) of one prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -238,6 +256,9 @@ pub struct Batch {
     pub status: BatchStatus,
     /// Executor profile that runs it (e.g. `simulated`).
     pub executor: String,
+    /// The executor slot (GPU or host) that runs or ran it.
+    #[serde(default)]
+    pub slot: Option<String>,
     pub estimated_seconds: f64,
     /// Wall-clock seconds the executor took, once finished.
     pub measured_seconds: Option<f64>,
@@ -260,6 +281,9 @@ pub struct QueueSettings {
     pub max_batch_size: u32,
     /// When not paused, batch the next compatible jobs automatically (off = one job at a time).
     pub auto_batch: bool,
+    /// Lower batch sizes the daemon learned from out-of-memory failures (read-only).
+    #[serde(default)]
+    pub learned_caps: LearnedCaps,
 }
 
 impl Default for QueueSettings {
@@ -268,6 +292,7 @@ impl Default for QueueSettings {
             mix_controls: false,
             max_batch_size: Limits::default().max_batch_size,
             auto_batch: true,
+            learned_caps: LearnedCaps::default(),
         }
     }
 }
@@ -284,6 +309,7 @@ impl QueueSettings {
     pub fn limits(&self) -> Limits {
         Limits {
             max_batch_size: self.max_batch_size,
+            learned_caps: self.learned_caps,
         }
     }
 }
@@ -360,7 +386,14 @@ pub struct ExecuteReply {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostModelView {
     pub executor: String,
+    /// The parameters new plans use (refitted from measured batches when `refit` is on).
     pub cost_model: CostModel,
+    /// Whether the daemon refits the model after each successful batch.
+    pub refit: bool,
+    /// Successful batches the model was fitted to.
+    pub samples: usize,
+    /// Mean absolute relative error of the model's estimates over those batches (0.05 = 5 %).
+    pub mean_error: f64,
 }
 
 /// A change pushed over `GET /api/v1/events` (Server-Sent Events; the SSE event name is `type`).

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod error;
 pub mod job;
 pub mod plan;
+pub mod refit;
 pub mod video;
 
 pub use control::{Control, ControlSet};

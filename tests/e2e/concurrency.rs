@@ -24,7 +24,10 @@ impl Rng {
 
 #[test]
 fn concurrent_clients_keep_the_queue_consistent() {
-    let app = Arc::new(TestApp::start(&[("COSMOSQ_EXECUTOR__TIME_SCALE", "0.0001")]));
+    let app = Arc::new(TestApp::start(&[(
+        "COSMOSQ_EXECUTOR__TIME_SCALE",
+        "0.0001",
+    )]));
     let prompt = app.create_prompt("concurrency");
     let controls = ["edge", "depth", "seg", "vis"];
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -53,19 +56,26 @@ fn concurrent_clients_keep_the_queue_consistent() {
                         4 | 5 if !mine.is_empty() => {
                             let id = &mine[rng.below(mine.len() as u64) as usize];
                             let pos = rng.below(20) + 1;
-                            app.post(&format!("/api/v1/jobs/{id}/move"), json!({"position": pos})).status
+                            app.post(&format!("/api/v1/jobs/{id}/move"), json!({"position": pos}))
+                                .status
                         }
                         6 if !mine.is_empty() => {
                             let id = mine[rng.below(mine.len() as u64) as usize].clone();
-                            app.post(&format!("/api/v1/jobs/{id}/cancel"), json!({})).status
+                            app.post(&format!("/api/v1/jobs/{id}/cancel"), json!({}))
+                                .status
                         }
                         7 => {
-                            let path = if rng.below(2) == 0 { "/api/v1/queue/pause" } else { "/api/v1/queue/resume" };
+                            let path = if rng.below(2) == 0 {
+                                "/api/v1/queue/pause"
+                            } else {
+                                "/api/v1/queue/resume"
+                            };
                             app.post(path, json!({})).status
                         }
                         8 => {
                             let plan = app.get("/api/v1/batches/preview?mode=mixed").body;
-                            app.post("/api/v1/batches", json!({"plan_id": plan["plan_id"]})).status
+                            app.post("/api/v1/batches", json!({"plan_id": plan["plan_id"]}))
+                                .status
                         }
                         _ => app.get("/api/v1/queue").status,
                     };
@@ -82,12 +92,19 @@ fn concurrent_clients_keep_the_queue_consistent() {
 
     let jobs: Vec<Value> = app.jobs();
     let batches: Vec<Value> = app.get("/api/v1/batches").body.as_array().unwrap().clone();
-    let by_id: HashMap<&str, &Value> = jobs.iter().map(|j| (j["id"].as_str().unwrap(), j)).collect();
+    let by_id: HashMap<&str, &Value> = jobs
+        .iter()
+        .map(|j| (j["id"].as_str().unwrap(), j))
+        .collect();
     assert_eq!(by_id.len(), jobs.len(), "each job listed once");
 
-    let batch_by_id: HashMap<&str, &Value> =
-        batches.iter().map(|b| (b["id"].as_str().unwrap(), b)).collect();
-    assert!(batches.iter().all(|b| b["status"] != "running" && b["status"] != "pending"));
+    let batch_by_id: HashMap<&str, &Value> = batches
+        .iter()
+        .map(|b| (b["id"].as_str().unwrap(), b))
+        .collect();
+    assert!(batches
+        .iter()
+        .all(|b| b["status"] != "running" && b["status"] != "pending"));
     let mut outputs: HashSet<String> = HashSet::new();
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for j in &jobs {
@@ -100,7 +117,8 @@ fn concurrent_clients_keep_the_queue_consistent() {
                 assert!(batch["job_ids"].as_array().unwrap().contains(&j["id"]));
                 let params = j["outputs"]["params"].as_str().unwrap().to_string();
                 assert!(outputs.insert(params.clone()), "an output attributed twice");
-                let recorded: Value = serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
+                let recorded: Value =
+                    serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
                 assert_eq!(recorded["job_id"], j["id"]);
                 // More than one start when a cancel stopped its batch and sent it back.
                 assert!(j["attempts"].as_u64().unwrap() >= 1);

@@ -182,6 +182,13 @@ impl TestApp {
         Self::reply(self.agent.delete(format!("{}{path}", self.base)).call())
     }
 
+    /// Write a TOML config into the data dir's parent and return its path (for COSMOSQ_CONFIG).
+    pub fn write_config(dir: &std::path::Path, toml: &str) -> String {
+        let path = dir.join("cosmosq.toml");
+        std::fs::write(&path, toml).unwrap();
+        path.display().to_string()
+    }
+
     pub fn create_prompt(&self, text: &str) -> String {
         let r = self.post(
             "/api/v1/prompts",

@@ -85,12 +85,10 @@ async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpR
     Ok(HttpResponse::Ok().json(queue.batch(&id)?))
 }
 
-/// The cost model the daemon plans with (the SPA computes identical previews with it).
+/// The cost model the daemon plans with (the SPA computes identical previews with it), and
+/// how well it fits the measured batches.
 #[utoipa::path(tag = "batches", responses((status = 200, body = CostModelView)))]
 #[get("/cost-model")]
 async fn cost_model(queue: web::Data<Queue>) -> HttpResponse {
-    HttpResponse::Ok().json(CostModelView {
-        executor: queue.executor_profile().to_string(),
-        cost_model: queue.cost_model(),
-    })
+    HttpResponse::Ok().json(queue.cost_model_view())
 }

@@ -33,7 +33,7 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
 async fn metrics(queue: web::Data<Queue>) -> HttpResponse {
     let text = queue.metrics().render(
         queue.counts(),
-        queue.config().executor.slots,
+        queue.config().executor.slots.len(),
         queue.events().subscribers(),
     );
     HttpResponse::Ok()

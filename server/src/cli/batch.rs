@@ -565,6 +565,7 @@ mod tests {
             reason: "same controls".into(),
             status,
             executor: "simulated".into(),
+            slot: None,
             estimated_seconds: 10.0,
             measured_seconds: None,
             progress: 0.0,

@@ -71,9 +71,7 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
         Mode::Strict => PlanMode::Strict,
         Mode::Mixed => PlanMode::Mixed,
     };
-    let limits = Limits {
-        max_batch_size: args.max_batch_size,
-    };
+    let limits = Limits::new(args.max_batch_size);
     let plan = plan(&jobs, mode, limits, &cost).map_err(|e| CliError::bad_input(e.to_string()))?;
     match args.format {
         Format::Json => println!(

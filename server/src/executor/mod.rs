@@ -4,9 +4,13 @@
 //! it gets the claimed batch and a progress sink, watches the batch's cancel token, and
 //! reports each job's outcome; the queue decides what those mean for job states.
 
+mod cosmos;
+mod process;
 mod simulated;
+mod transfer1;
+mod transfer25;
 
-use crate::config::Config;
+use crate::config::{Config, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs};
 use cosmosq_shared::Control;
@@ -35,9 +39,13 @@ pub struct BatchResult {
     pub log_path: Option<String>,
     /// Why the batch as a whole failed, if it did.
     pub error: Option<ErrorBody>,
+    /// The program ran out of GPU memory: jobs without an outcome are split into smaller
+    /// batches and retried.
+    pub out_of_memory: bool,
 }
 
-/// Where an executor reports progress (0..=1) and log lines while a batch runs.
+/// Where an executor reports progress (0..=1; negative = unchanged) and log lines while a
+/// batch runs.
 pub trait Progress: Send + Sync {
     fn report(&self, progress: f64, line: Option<String>);
 }
@@ -48,10 +56,11 @@ pub trait Executor: Send + Sync {
     /// The profile name shown in the API and UI (`simulated`, ...).
     fn profile(&self) -> &'static str;
 
-    /// Run the batch until it ends or `batch.cancel` fires.
+    /// Run the batch on `slot` until it ends or `batch.cancel` fires.
     fn run<'a>(
         &'a self,
         batch: &'a Claimed,
+        slot: &'a SlotConfig,
         progress: &'a dyn Progress,
     ) -> BoxFuture<'a, BatchResult>;
 }
@@ -66,7 +75,43 @@ pub fn effective_weights(batch: &Batch, job: &Job) -> BTreeMap<Control, f64> {
         .collect()
 }
 
+/// Whether `profile` can run a job with these settings (Transfer2.5 has branches for edge,
+/// vis, depth and seg only, and whole-number guidance up to 7): `Err((code, message))` when not.
+pub fn supports(
+    profile: &str,
+    config: &cosmosq_shared::JobConfig,
+) -> Result<(), (&'static str, String)> {
+    if profile != "cosmos-transfer2.5" {
+        return Ok(());
+    }
+    if let Some(c) = config
+        .signature()
+        .iter()
+        .find(|c| !transfer25::CONTROLS.contains(c))
+    {
+        return Err((
+            "control_unsupported_by_executor",
+            format!("cosmos-transfer2.5 has no {c} control (it has depth, edge, seg and vis)"),
+        ));
+    }
+    if config.guidance > transfer25::MAX_GUIDANCE || config.guidance.fract() != 0.0 {
+        return Err((
+            "guidance_unsupported_by_executor",
+            format!(
+                "cosmos-transfer2.5 takes a whole-number guidance from 0 to {}, got {}",
+                transfer25::MAX_GUIDANCE,
+                config.guidance
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The executor the configuration names.
 pub fn from_config(config: &Config) -> Arc<dyn Executor> {
-    Arc::new(Simulated::new(config.executor.time_scale))
+    match config.executor.profile.as_str() {
+        "cosmos-transfer1" => Arc::new(transfer1::Transfer1::new(config.executor.clone())),
+        "cosmos-transfer2.5" => Arc::new(transfer25::Transfer25::new(config.executor.clone())),
+        _ => Arc::new(Simulated::new(config.executor.time_scale)),
+    }
 }

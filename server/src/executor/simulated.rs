@@ -80,6 +80,7 @@ impl Executor for Simulated {
     fn run<'a>(
         &'a self,
         claimed: &'a Claimed,
+        _slot: &'a crate::config::SlotConfig,
         progress: &'a dyn Progress,
     ) -> BoxFuture<'a, BatchResult> {
         Box::pin(async move {

@@ -5,10 +5,13 @@ use crate::error::ApiError;
 use crate::executor::{BatchResult, JobOutcome};
 use crate::ids;
 use crate::store::{BatchRecord, JobRecord};
+use cosmosq_shared::api::CostModelView;
 use cosmosq_shared::api::{
     Batch, BatchStatus, ErrorBody, Event, ExecuteReply, Job, JobStatus, Prompt,
 };
 use cosmosq_shared::plan::{plan, Limits, Plan, PlanJob, PlanMode, PlannedBatch};
+use cosmosq_shared::refit::{mean_error, refit, Sample};
+use cosmosq_shared::CostModel;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -23,19 +26,9 @@ pub struct Claimed {
     pub cancel: CancellationToken,
 }
 
-/// The planner's view of a job: settings from the job, video facts from its prompt.
+/// The planner's view of a job (see [`PlanJob::from_job`]).
 fn plan_job(record: &JobRecord, prompt: Option<&Prompt>) -> PlanJob {
-    let job = &record.job;
-    let mut p = PlanJob::new(job.id.clone(), &[]);
-    p.kind = job.kind;
-    p.config = job.config.clone();
-    if let Some(prompt) = prompt {
-        p.negative_prompt = prompt.negative_prompt.clone();
-        p.frames = prompt.video.frames;
-        p.bucket = prompt.video.aspect_bucket;
-        p.control_inputs = prompt.control_videos.keys().copied().collect();
-    }
-    p
+    PlanJob::from_job(&record.job, prompt)
 }
 
 impl State {
@@ -64,6 +57,7 @@ impl State {
             reason: planned.reason.clone(),
             status: BatchStatus::Pending,
             executor: String::new(),
+            slot: None,
             estimated_seconds: planned.estimated_seconds,
             measured_seconds: None,
             progress: 0.0,
@@ -122,6 +116,7 @@ impl Queue {
         let mode = mode.unwrap_or(settings.mode());
         let limits = Limits {
             max_batch_size: max_batch_size.unwrap_or(settings.max_batch_size),
+            ..settings.limits()
         };
         let plan = state.plan_free(mode, limits)?;
         if !state.previews.iter().any(|(id, _, _)| *id == plan.plan_id) {
@@ -187,6 +182,7 @@ impl Queue {
                 change.batches.push(BatchRecord {
                     batch: batch.clone(),
                     seq: meta.next_batch_seq,
+                    sub: 0,
                 });
                 meta.next_batch_seq += 1;
                 created.push(batch);
@@ -216,18 +212,18 @@ impl Queue {
     /// Take the next batch to run, if any and if a slot is free: the oldest pending batch of
     /// an executed plan, else (unless paused) the batch of the first free queued job. Its jobs
     /// become `running` (attempts + 1) in the same transaction.
-    pub fn claim_next(&self) -> Result<Option<Claimed>, ApiError> {
+    pub fn claim_next(&self, slot: &str) -> Result<Option<Claimed>, ApiError> {
         let cancel = CancellationToken::new();
         let token = cancel.clone();
         let claimed = self.mutate_then(
             |state, change| {
-                if self.is_stopping() || state.live.len() >= self.config.executor.slots {
+                if self.is_stopping() || state.live.len() >= self.config.executor.slots.len() {
                     return Ok(None);
                 }
-                let (mut batch, seq) = match state.pending.values().next() {
+                let (mut batch, (seq, sub)) = match state.pending.values().next() {
                     Some(id) => {
                         let r = &state.batches[id];
-                        (r.batch.clone(), r.seq)
+                        (r.batch.clone(), r.run_order())
                     }
                     None => match state.next_automatic()? {
                         Some(batch) => {
@@ -235,7 +231,7 @@ impl Queue {
                             let seq = meta.next_batch_seq;
                             meta.next_batch_seq += 1;
                             change.meta = Some(meta);
-                            (batch, seq)
+                            (batch, (seq, 0))
                         }
                         None => return Ok(None),
                     },
@@ -243,6 +239,7 @@ impl Queue {
                 let now = ids::now();
                 batch.status = BatchStatus::Running;
                 batch.executor = self.config.executor.profile.clone();
+                batch.slot = Some(slot.to_string());
                 batch.started_at = Some(now.clone());
                 let mut jobs = Vec::new();
                 for id in &batch.job_ids {
@@ -262,6 +259,7 @@ impl Queue {
                 change.batches.push(BatchRecord {
                     batch: batch.clone(),
                     seq,
+                    sub,
                 });
                 let dir = self.batches_dir.join(&batch.id);
                 Ok(Some(Claimed {
@@ -293,7 +291,9 @@ impl Queue {
         let Some(live) = state.live.get_mut(batch_id) else {
             return;
         };
-        live.progress = progress.clamp(0.0, 1.0);
+        if progress >= 0.0 {
+            live.progress = progress.min(1.0).max(live.progress);
+        }
         if let Some(line) = line {
             live.log_tail.push_back(line);
             if live.log_tail.len() > LOG_TAIL {
@@ -321,6 +321,7 @@ impl Queue {
                     .is_some_and(|l| l.cancel.is_cancelled());
                 let now = ids::now();
                 let mut all_succeeded = true;
+                let mut unfinished: Vec<JobRecord> = Vec::new();
                 for id in &record.batch.job_ids {
                     let mut job = state.jobs[id].clone();
                     if job.job.status != JobStatus::Running
@@ -345,15 +346,32 @@ impl Queue {
                             job.job.error = Some(error);
                             job.job.finished_at = Some(now.clone());
                         }
-                        Some(JobOutcome::Requeue) | None => {
+                        Some(JobOutcome::Requeue) => {
                             all_succeeded = false;
                             job.job.status = JobStatus::Queued;
                             job.job.batch_id = None;
                             job.job.started_at = None;
                             job.order = state.free_order_key(job.order, change);
                         }
+                        None => {
+                            all_succeeded = false;
+                            unfinished.push(job);
+                            continue;
+                        }
                     }
                     change.jobs.push(job);
+                }
+                if result.out_of_memory {
+                    self.split_after_oom(state, change, &record, unfinished, &now);
+                } else {
+                    // Jobs the executor said nothing about did not run: back to their places.
+                    for mut job in unfinished {
+                        job.job.status = JobStatus::Queued;
+                        job.job.batch_id = None;
+                        job.job.started_at = None;
+                        job.order = state.free_order_key(job.order, change);
+                        change.jobs.push(job);
+                    }
                 }
                 let progress = state.live.get(batch_id).map_or(0.0, |l| l.progress);
                 let b = &mut record.batch;
@@ -375,13 +393,26 @@ impl Queue {
                     b.estimated_seconds,
                     measured_seconds,
                 );
+                let refitted = (b.status == BatchStatus::Succeeded
+                    && self.config.executor.refit_enabled())
+                .then(|| {
+                    let fitted = self.refit(state, &record);
+                    let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
+                    meta.fitted_cost_model = Some(fitted.clone());
+                    change.meta = Some(meta);
+                    fitted
+                });
                 change.batches.push(record);
-                Ok(summary)
+                Ok((summary, refitted))
             },
-            |state, _| {
+            |state, (_, refitted)| {
                 state.live.remove(batch_id);
+                if let Some(fitted) = refitted {
+                    state.cost = fitted.clone();
+                }
             },
         );
+        let outcome = outcome.map(|(summary, _)| summary);
         match outcome {
             Ok((status, jobs, estimated, measured)) => {
                 self.metrics.record_batch(status, jobs, estimated, measured);
@@ -392,6 +423,162 @@ impl Queue {
                 self.lock().live.remove(batch_id);
                 tracing::error!(batch = batch_id, error = %e, "could not record a finished batch");
             }
+        }
+    }
+}
+
+/// Most recent successful batches the cost model is refitted to.
+const REFIT_WINDOW: usize = 200;
+
+impl State {
+    /// Refit samples: successful batches of this profile, newest `REFIT_WINDOW`, in model
+    /// seconds (measured wall seconds / time_scale), plus `extra`.
+    fn refit_samples(
+        &self,
+        profile: &str,
+        time_scale: f64,
+        extra: Option<&BatchRecord>,
+    ) -> Vec<Sample> {
+        let mut records: Vec<&BatchRecord> = self
+            .batches
+            .values()
+            .filter(|r| Some(r.batch.id.as_str()) != extra.map(|e| e.batch.id.as_str()))
+            .chain(extra)
+            .filter(|r| r.batch.status == BatchStatus::Succeeded && r.batch.executor == profile)
+            .filter(|r| r.batch.measured_seconds.is_some())
+            .collect();
+        records.sort_by_key(|r| std::cmp::Reverse(r.run_order()));
+        records.truncate(REFIT_WINDOW);
+        records
+            .into_iter()
+            .filter_map(|r| {
+                let jobs: Vec<_> = r
+                    .batch
+                    .job_ids
+                    .iter()
+                    .map(|id| {
+                        let j = self.jobs.get(id)?;
+                        Some(plan_job(j, self.prompts.get(&j.job.prompt_id)).load())
+                    })
+                    .collect::<Option<_>>()?;
+                Some(Sample {
+                    loaded: r.batch.controls.iter().copied().collect(),
+                    jobs,
+                    batch_size: r.batch.batch_size,
+                    seconds: r.batch.measured_seconds? / time_scale,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Queue {
+    fn refit(&self, state: &State, finished: &BatchRecord) -> CostModel {
+        let e = &self.config.executor;
+        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), Some(finished));
+        refit(&self.config.cost_model, &samples)
+    }
+
+    /// The cost model now in use, with how well it fits the measured batches.
+    pub fn cost_model_view(&self) -> CostModelView {
+        let state = self.lock();
+        let e = &self.config.executor;
+        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), None);
+        CostModelView {
+            executor: e.profile.clone(),
+            mean_error: (mean_error(&state.cost, &samples) * 10_000.0).round() / 10_000.0,
+            cost_model: state.cost.clone(),
+            refit: e.refit_enabled(),
+            samples: samples.len(),
+        }
+    }
+
+    /// After CUDA ran out of memory: the jobs that did not finish are split in halves, each a
+    /// new batch that runs next (a single job fails with `out_of_memory`), and the batch's
+    /// half its job count becomes the most jobs a batch of this many controls may hold.
+    fn split_after_oom(
+        &self,
+        state: &State,
+        change: &mut crate::store::Change,
+        record: &BatchRecord,
+        unfinished: Vec<JobRecord>,
+        now: &str,
+    ) {
+        let controls = record.batch.controls.len();
+        let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
+        let lowered = (record.batch.job_ids.len() as u32 / 2).max(1);
+        meta.settings.learned_caps.lower(controls, lowered);
+        change.meta = Some(meta);
+        if unfinished.len() <= 1 {
+            for mut job in unfinished {
+                job.job.status = JobStatus::Failed;
+                job.job.finished_at = Some(now.to_string());
+                job.job.error = Some(ErrorBody {
+                    code: "out_of_memory".into(),
+                    message: format!(
+                        "CUDA ran out of memory even with this job alone (controls: {})",
+                        record
+                            .batch
+                            .controls
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join("+")
+                    ),
+                });
+                change.jobs.push(job);
+            }
+            return;
+        }
+        let half = unfinished.len().div_ceil(2);
+        for (k, part) in unfinished.chunks(half).enumerate() {
+            let loads: Vec<_> = part
+                .iter()
+                .map(|j| plan_job(j, state.prompts.get(&j.job.prompt_id)).load())
+                .collect();
+            let loaded: cosmosq_shared::ControlSet = loads
+                .iter()
+                .fold(cosmosq_shared::ControlSet::EMPTY, |u, l| {
+                    u.union(l.signature)
+                });
+            let batch_size = record.batch.batch_size.min(part.len() as u32).max(1);
+            let mut batch = record.batch.clone();
+            batch.id = ids::new_id("bt");
+            batch.job_ids = part.iter().map(|j| j.job.id.clone()).collect();
+            batch.controls = loaded.to_vec();
+            batch.batch_size = batch_size;
+            batch.estimated_seconds = state
+                .cost
+                .estimate(&loads, loaded, batch_size)
+                .total_seconds;
+            batch.reason = format!(
+                "Part {} of 2 of batch {}, which ran out of GPU memory: retried with {} jobs.",
+                k + 1,
+                record.batch.id,
+                part.len()
+            );
+            batch.status = BatchStatus::Pending;
+            batch.slot = None;
+            batch.progress = 0.0;
+            batch.created_at = now.to_string();
+            batch.started_at = None;
+            batch.finished_at = None;
+            batch.measured_seconds = None;
+            batch.log_path = None;
+            batch.error = None;
+            for job in part {
+                let mut j = job.clone();
+                j.job.status = JobStatus::Queued;
+                j.job.started_at = None;
+                j.job.batch_id = Some(batch.id.clone());
+                j.order = state.free_order_key(j.order, change);
+                change.jobs.push(j);
+            }
+            change.batches.push(BatchRecord {
+                batch,
+                seq: record.seq,
+                sub: record.sub * 2 + k as u32 + 1,
+            });
         }
     }
 }

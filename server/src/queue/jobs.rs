@@ -142,6 +142,8 @@ impl Queue {
     pub fn add_job(&self, input: JobInput) -> Result<Job, ApiError> {
         let kind = input.kind.unwrap_or_default();
         let config = JobConfig::from_input(input.config, kind)?;
+        crate::executor::supports(&self.config.executor.profile, &config)
+            .map_err(|(code, message)| ApiError::invalid(code, message))?;
         let id = self.mutate(|state, change| {
             let prompt = state.prompts.get(&input.prompt_id).ok_or_else(|| {
                 ApiError::invalid(

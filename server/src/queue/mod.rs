@@ -50,8 +50,8 @@ struct State {
     /// Queued jobs by order key.
     order: BTreeMap<u64, String>,
     batches: HashMap<String, BatchRecord>,
-    /// Pending batches by sequence number (run in this order).
-    pending: BTreeMap<u64, String>,
+    /// Pending batches by run order.
+    pending: BTreeMap<(u64, u32), String>,
     counts: JobCounts,
     meta: Option<Meta>,
     cost: CostModel,
@@ -140,11 +140,12 @@ impl State {
         for record in change.batches {
             if let Some(old) = self.batches.get(&record.batch.id) {
                 if old.batch.status == BatchStatus::Pending {
-                    self.pending.remove(&old.seq);
+                    self.pending.remove(&old.run_order());
                 }
             }
             if record.batch.status == BatchStatus::Pending {
-                self.pending.insert(record.seq, record.batch.id.clone());
+                self.pending
+                    .insert(record.run_order(), record.batch.id.clone());
             }
             self.batches.insert(record.batch.id.clone(), record);
         }
@@ -349,7 +350,7 @@ impl Queue {
                 meta.settings.auto_batch = a;
             }
             if let Some(n) = patch.max_batch_size {
-                Limits { max_batch_size: n }.validate()?;
+                Limits::new(n).validate()?;
                 meta.settings.max_batch_size = n;
             }
             if &meta != state.meta() {

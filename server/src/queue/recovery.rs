@@ -33,7 +33,13 @@ impl Queue {
                 next_order: ORDER_GAP,
                 next_batch_seq: 1,
                 clean_shutdown: true,
+                fitted_cost_model: None,
             }));
+            if self.config.executor.refit_enabled() {
+                if let Some(fitted) = state.meta().fitted_cost_model.clone() {
+                    state.cost = fitted;
+                }
+            }
         }
         let max_attempts = self.config.queue.max_attempts;
         self.mutate(|state, change| {

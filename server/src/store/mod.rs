@@ -36,11 +36,21 @@ pub struct JobRecord {
     pub order: u64,
 }
 
-/// A batch plus its sequence number (pending batches run in this order).
+/// A batch plus its place in the run order: pending batches run by `(seq, sub)`; the parts
+/// of a batch split after running out of memory keep its `seq` with a higher `sub`, so they
+/// run next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchRecord {
     pub batch: Batch,
     pub seq: u64,
+    #[serde(default)]
+    pub sub: u32,
+}
+
+impl BatchRecord {
+    pub fn run_order(&self) -> (u64, u32) {
+        (self.seq, self.sub)
+    }
 }
 
 /// Queue-wide state.
@@ -54,6 +64,9 @@ pub struct Meta {
     pub next_batch_seq: u64,
     /// Set on graceful shutdown, cleared on start: false at start means the last run crashed.
     pub clean_shutdown: bool,
+    /// The cost model refitted from measured batches, once there is one.
+    #[serde(default)]
+    pub fitted_cost_model: Option<cosmosq_shared::CostModel>,
 }
 
 /// Everything in the store, read at start-up.

@@ -167,8 +167,18 @@ fn reason(
 
     let safe = safe_batch_size(n.loaded.len(), u32::MAX) as usize;
     let cap = problem.capacity(n.loaded);
+    let learned = problem
+        .limits
+        .learned_caps
+        .get(n.loaded.len())
+        .map(|c| c as usize);
     if count > 1 && count == cap {
-        if cap < safe {
+        if learned == Some(cap) && cap < safe.min(problem.limits.max_batch_size as usize) {
+            sentences.push(format!(
+                "Full at {cap}, the size learned after running out of GPU memory with {}.",
+                plural(n.loaded.len(), "control", "controls")
+            ));
+        } else if cap < safe {
             sentences.push(format!("Full at your max batch size of {cap}."));
         } else {
             sentences.push(format!(

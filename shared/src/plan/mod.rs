@@ -50,21 +50,107 @@ impl fmt::Display for PlanMode {
 /// The largest `max_batch_size` a user may set.
 pub const MAX_BATCH_SIZE_LIMIT: u32 = 64;
 
+/// Lower batch sizes learned from out-of-memory failures: `caps[n]` is the most jobs a batch
+/// loading `n` controls may hold (0 = nothing learned; 7+ controls share the last entry).
+/// Serialised as a map `{"2": 3}` of the learned entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LearnedCaps(pub [u32; 8]);
+
+impl LearnedCaps {
+    pub fn get(&self, controls: usize) -> Option<u32> {
+        let cap = self.0[controls.min(7)];
+        (cap > 0).then_some(cap)
+    }
+
+    /// Remember that batches of `controls` controls must hold at most `cap` jobs.
+    pub fn lower(&mut self, controls: usize, cap: u32) {
+        let slot = &mut self.0[controls.min(7)];
+        let cap = cap.max(1);
+        *slot = if *slot == 0 { cap } else { (*slot).min(cap) };
+    }
+}
+
+impl Serialize for LearnedCaps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (n, cap) in self.0.iter().enumerate().filter(|(_, c)| **c > 0) {
+            map.serialize_entry(&n.to_string(), cap)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LearnedCaps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u32>::deserialize(d)?;
+        let mut caps = LearnedCaps::default();
+        for (k, v) in map {
+            let n: usize = k
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("`{k}` is not a control count")))?;
+            caps.lower(n, v);
+        }
+        Ok(caps)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for LearnedCaps {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .description(Some(
+                "Most jobs per batch learned from out-of-memory failures, keyed by control count",
+            ))
+            .additional_properties(Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer),
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for LearnedCaps {}
+
 /// User limits on batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Limits {
     /// At most this many jobs in one batch (1..=64); the safe size by control count applies too.
     pub max_batch_size: u32,
+    /// Lower sizes learned from out-of-memory failures.
+    #[serde(default)]
+    pub learned_caps: LearnedCaps,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_batch_size: 8 }
+        Limits {
+            max_batch_size: 8,
+            learned_caps: LearnedCaps::default(),
+        }
     }
 }
 
 impl Limits {
+    pub fn new(max_batch_size: u32) -> Self {
+        Limits {
+            max_batch_size,
+            ..Limits::default()
+        }
+    }
+
+    /// Most jobs a batch loading `controls` controls may hold: the safe size, capped by the
+    /// user's maximum and by what out-of-memory failures taught.
+    pub fn capacity(&self, controls: usize) -> u32 {
+        let safe = safe_batch_size(controls, self.max_batch_size);
+        match self.learned_caps.get(controls) {
+            Some(cap) => safe.min(cap),
+            None => safe,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         if (1..=MAX_BATCH_SIZE_LIMIT).contains(&self.max_batch_size) {
             Ok(())

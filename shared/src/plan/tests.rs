@@ -123,7 +123,7 @@ fn batches_respect_safe_size_and_user_max() {
         p.batches[0].reason
     );
 
-    let limits = Limits { max_batch_size: 3 };
+    let limits = Limits::new(3);
     for mode in [PlanMode::Strict, PlanMode::Mixed] {
         let p = plan(&jobs, mode, limits, &CostModel::default()).unwrap();
         assert!(p.batches.iter().all(|b| b.job_ids.len() <= 3));
@@ -282,7 +282,7 @@ fn plan_id_is_deterministic_and_covers_every_input() {
         plan(
             &jobs,
             PlanMode::Mixed,
-            Limits { max_batch_size: 2 },
+            Limits::new(2),
             &CostModel::default(),
         )
         .unwrap()
@@ -328,13 +328,7 @@ fn invalid_input_is_an_error_not_a_panic() {
     assert!(err.message.contains("job `a`"));
 
     let ok = [job("a", &[(Edge, 0.5)])];
-    let err = plan(
-        &ok,
-        PlanMode::Strict,
-        Limits { max_batch_size: 0 },
-        &CostModel::default(),
-    )
-    .unwrap_err();
+    let err = plan(&ok, PlanMode::Strict, Limits::new(0), &CostModel::default()).unwrap_err();
     assert_eq!(err.code, ValidationCode::MaxBatchSizeOutOfRange);
     let bad_cost = CostModel {
         batched_pass_efficiency: 2.0,

@@ -1,0 +1,163 @@
+//! What both Cosmos profiles share: launching the program for a batch, and turning verified
+//! outputs plus the way the program ended into per-job outcomes.
+
+use super::process::{self, Ended, Launch};
+use super::{BatchResult, JobOutcome, Progress};
+use crate::config::{ExecutorConfig, SlotConfig};
+use crate::queue::Claimed;
+use cosmosq_shared::api::{ErrorBody, JobOutputs};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+fn error(code: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// Run `args` (the profile's flags) for a batch on `slot`, logging into `<dir>/run.log`.
+pub async fn launch(
+    config: &ExecutorConfig,
+    claimed: &Claimed,
+    slot: &SlotConfig,
+    args: Vec<String>,
+    progress: &dyn Progress,
+    step: &(dyn Fn(&str) -> Option<f64> + Sync),
+) -> Ended {
+    let mut argv = slot.prefix.clone();
+    argv.extend(config.command());
+    argv.extend(args);
+    argv.extend(config.extra_args.iter().cloned());
+    let mut env = config.env.clone();
+    env.extend(slot.env.clone());
+    let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
+    let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
+    let launch = Launch {
+        argv,
+        workdir: config.workdir.clone(),
+        env,
+        log: claimed.dir.join("run.log"),
+        max_log_bytes: config.max_log_bytes,
+        timeout: Duration::from_secs_f64(timeout),
+        cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
+    };
+    process::run(launch, &claimed.cancel, progress, step).await
+}
+
+/// The result of a batch whose files could not be written: no job ran.
+pub fn io_failure(e: std::io::Error) -> BatchResult {
+    BatchResult {
+        error: Some(error(
+            "executor_io",
+            format!("cannot write the batch files: {e}"),
+        )),
+        ..BatchResult::default()
+    }
+}
+
+/// Read a small text file, trimmed; `None` when missing.
+pub fn read_text(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Per-job outcomes from what could be verified and how the program ended.
+///
+/// `verified[i]` holds job i's outputs when they exist and belong to it. `groups` are the
+/// runs of jobs the program processes together (line order). Jobs without verified output:
+/// - the program exited 0: they failed (blocked by the safety filter, or no output);
+/// - it was canceled: back to the queue;
+/// - it ran out of memory: left without outcome, so the queue splits and retries them;
+/// - it died or timed out: the first group with a missing output failed (that is where it
+///   died); later groups never ran and go back to the queue.
+pub fn outcomes(
+    claimed: &Claimed,
+    verified: Vec<Option<JobOutputs>>,
+    groups: &[Range<usize>],
+    ended: &Ended,
+    ambiguous: &[bool],
+) -> BatchResult {
+    let mut result = BatchResult {
+        log_path: Some(claimed.dir.join("run.log").display().to_string()),
+        ..BatchResult::default()
+    };
+    let missing_reason = || {
+        if ended.blocked {
+            error(
+                "blocked_by_safety_filter",
+                "the program's safety filter blocked this job: no output was written",
+            )
+        } else {
+            error(
+                "no_output",
+                "the program finished without writing this job's output (the safety filter may have blocked it; see the log)",
+            )
+        }
+    };
+    let death = || {
+        if let Some(e) = &ended.spawn_error {
+            error("executor_unavailable", e.clone())
+        } else if ended.timed_out {
+            error(
+                "timeout",
+                "the batch ran past its time limit and was stopped",
+            )
+        } else if ended.blocked {
+            error(
+                "blocked_by_safety_filter",
+                "the safety filter blocked this job's whole group and the program died",
+            )
+        } else {
+            error(
+                "process_died",
+                format!(
+                    "the program exited with {:?} before writing this job's output",
+                    ended.code
+                ),
+            )
+        }
+    };
+    let mut died_in: Option<usize> = None;
+    for (g, range) in groups.iter().enumerate() {
+        for i in range.clone() {
+            let job_id = claimed.jobs[i].0.id.clone();
+            let outcome = match &verified[i] {
+                Some(outputs) => Some(JobOutcome::Succeeded(outputs.clone())),
+                None if ambiguous.get(i).copied().unwrap_or(false) => Some(JobOutcome::Failed(error(
+                    "output_unverified",
+                    "another job of its group was dropped and outputs were re-indexed; this job's output cannot be told apart from an identical prompt's: retry it",
+                ))),
+                None if ended.canceled => Some(JobOutcome::Requeue),
+                None if ended.succeeded() => Some(JobOutcome::Failed(missing_reason())),
+                None if ended.out_of_memory && ended.spawn_error.is_none() => None,
+                None if ended.spawn_error.is_some() => Some(JobOutcome::Failed(death())),
+                None => {
+                    let first = *died_in.get_or_insert(g);
+                    if g == first {
+                        Some(JobOutcome::Failed(death()))
+                    } else {
+                        Some(JobOutcome::Requeue)
+                    }
+                }
+            };
+            if let Some(o) = outcome {
+                result.outcomes.insert(job_id, o);
+            }
+        }
+    }
+    result.out_of_memory = ended.out_of_memory && !ended.canceled;
+    if !ended.succeeded() && !ended.canceled {
+        result.error = Some(if ended.out_of_memory {
+            error(
+                "out_of_memory",
+                "CUDA ran out of memory; the batch is split and retried smaller",
+            )
+        } else {
+            death()
+        });
+    }
+    result
+}

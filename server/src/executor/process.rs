@@ -1,0 +1,259 @@
+//! Running a Cosmos program: spawn it (no shell: argv tokens go to the program verbatim),
+//! stream its output into the batch log and progress, stop it on cancel or timeout
+//! (SIGTERM to its process group, SIGKILL after a grace period), and say how it ended.
+
+use super::Progress;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+pub struct Launch {
+    pub argv: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub log: PathBuf,
+    pub max_log_bytes: u64,
+    pub timeout: Duration,
+    pub cancel_grace: Duration,
+}
+
+/// How the program ended.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Ended {
+    /// Exit code; `None` when killed by a signal or never started.
+    pub code: Option<i32>,
+    pub canceled: bool,
+    pub timed_out: bool,
+    /// The log shows CUDA running out of memory.
+    pub out_of_memory: bool,
+    /// The log mentions the safety filter blocking something.
+    pub blocked: bool,
+    /// The program could not be started at all.
+    pub spawn_error: Option<String>,
+}
+
+impl Ended {
+    pub fn succeeded(&self) -> bool {
+        self.code == Some(0) && !self.canceled && !self.timed_out
+    }
+}
+
+/// The batch log: every line of the program, capped in size.
+struct Log {
+    file: Option<std::fs::File>,
+    written: u64,
+    cap: u64,
+}
+
+impl Log {
+    fn write(&mut self, line: &str) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        if self.written + line.len() as u64 + 1 > self.cap {
+            let _ = writeln!(file, "[cosmosq] log truncated at {} bytes", self.cap);
+            self.file = None;
+            return;
+        }
+        self.written += line.len() as u64 + 1;
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+/// Progress from Cosmos-style lines: `N/M` after "step", or tqdm's `NN%|`.
+pub fn parse_progress(line: &str) -> Option<f64> {
+    let lower = line.to_ascii_lowercase();
+    if let Some(at) = lower.find("step") {
+        let rest = &lower[at + 4..];
+        let digits: String = rest
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit() || *c == '/')
+            .collect();
+        if let Some((n, m)) = digits.split_once('/') {
+            if let (Ok(n), Ok(m)) = (n.parse::<f64>(), m.parse::<f64>()) {
+                if m > 0.0 {
+                    return Some((n / m).clamp(0.0, 1.0));
+                }
+            }
+        }
+    }
+    if let Some(pct) = lower.find("%|") {
+        let head: String = lower[..pct]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let n: String = head.chars().rev().collect();
+        return n.parse::<f64>().ok().map(|p| (p / 100.0).clamp(0.0, 1.0));
+    }
+    None
+}
+
+fn is_oom(line: &str) -> bool {
+    line.contains("CUDA out of memory") || line.contains("OutOfMemoryError")
+}
+
+fn is_block(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.contains("guardrail") && lower.contains("block") || lower.contains("blocked by")
+}
+
+async fn pump<R: AsyncRead + Unpin>(
+    reader: R,
+    stream: &str,
+    log: &Mutex<Log>,
+    ended: &Mutex<Ended>,
+    progress: &dyn Progress,
+    step: &(dyn Fn(&str) -> Option<f64> + Sync),
+) {
+    let mut lines = BufReader::new(reader).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        {
+            let mut e = ended.lock().unwrap_or_else(|p| p.into_inner());
+            e.out_of_memory |= is_oom(&line);
+            e.blocked |= is_block(&line);
+        }
+        let shown = if stream == "stderr" {
+            format!("[stderr] {line}")
+        } else {
+            line.clone()
+        };
+        log.lock().unwrap_or_else(|p| p.into_inner()).write(&shown);
+        match step(&line) {
+            Some(p) => progress.report(p, Some(shown)),
+            None => progress.report(-1.0, Some(shown)),
+        }
+    }
+}
+
+fn signal_group(pid: u32, signal: i32) {
+    // The program runs in its own process group (torchrun starts workers): signal all of it.
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+    unsafe {
+        libc::kill(-(pid as i32), signal);
+    }
+}
+
+/// Run the program to its end, or until `cancel` fires or the timeout passes. `step` turns
+/// an output line into overall progress (0..=1) when it can.
+pub async fn run(
+    launch: Launch,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+    step: &(dyn Fn(&str) -> Option<f64> + Sync),
+) -> Ended {
+    let file = std::fs::File::create(&launch.log).ok();
+    let log = Mutex::new(Log {
+        file,
+        written: 0,
+        cap: launch.max_log_bytes,
+    });
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .write(&format!("[cosmosq] argv: {:?}", launch.argv));
+    let mut cmd = Command::new(&launch.argv[0]);
+    cmd.args(&launch.argv[1..])
+        .envs(&launch.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &launch.workdir {
+        cmd.current_dir(dir);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!("cannot start `{}`: {e}", launch.argv[0]);
+            log.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write(&format!("[cosmosq] {message}"));
+            return Ended {
+                spawn_error: Some(message),
+                ..Ended::default()
+            };
+        }
+    };
+    let pid = child.id().unwrap_or(0);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let ended = Mutex::new(Ended::default());
+    let output = async {
+        tokio::join!(
+            pump(stdout, "stdout", &log, &ended, progress, step),
+            pump(stderr, "stderr", &log, &ended, progress, step),
+        )
+    };
+    let (mut canceled, mut timed_out) = (false, false);
+    let status = {
+        let wait = async {
+            let (status, _) = tokio::join!(child.wait(), output);
+            status
+        };
+        tokio::pin!(wait);
+        tokio::select! {
+            s = &mut wait => s,
+            _ = cancel.cancelled() => { canceled = true; stop(pid, &launch, wait).await }
+            _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, wait).await }
+        }
+    };
+    let mut ended = ended.into_inner().unwrap_or_else(|p| p.into_inner());
+    ended.code = status.ok().and_then(|s| s.code());
+    ended.canceled = canceled;
+    ended.timed_out = timed_out;
+    let summary = format!(
+        "[cosmosq] program ended: code {:?}{}{}",
+        ended.code,
+        if canceled { ", canceled" } else { "" },
+        if timed_out { ", timed out" } else { "" }
+    );
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .write(&summary);
+    ended
+}
+
+/// SIGTERM the group, wait up to the grace period, then SIGKILL it.
+async fn stop<F: std::future::Future<Output = std::io::Result<std::process::ExitStatus>>>(
+    pid: u32,
+    launch: &Launch,
+    mut wait: std::pin::Pin<&mut F>,
+) -> std::io::Result<std::process::ExitStatus> {
+    if pid > 0 {
+        signal_group(pid, libc::SIGTERM);
+    }
+    match tokio::time::timeout(launch.cancel_grace, &mut wait).await {
+        Ok(status) => status,
+        Err(_) => {
+            if pid > 0 {
+                signal_group(pid, libc::SIGKILL);
+            }
+            wait.await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(parse_progress("[standin] group 1/2 step 7/35"), Some(0.2));
+        assert_eq!(parse_progress("Sampling step 35/35 done"), Some(1.0));
+        assert_eq!(parse_progress(" 42%|████      | 15/35"), Some(0.42));
+        assert_eq!(parse_progress("loading model"), None);
+        assert!(is_oom(
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB"
+        ));
+        assert!(is_block("Guardrail blocked the prompt"));
+    }
+}

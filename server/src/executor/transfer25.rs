@@ -1,0 +1,165 @@
+//! The `cosmos-transfer2.5` profile: one `examples/inference.py -i batch.jsonl -o outputs`
+//! invocation per batch. Each JSONL line is self-contained (unique `name` = the job id, every
+//! setting, and each loaded control with the job's own weight, 0 for those it did not ask
+//! for); outputs are `<name>.mp4`, `<name>.txt` (prompt), `<name>.json`,
+//! `<name>_control_<key>.mp4`. The program runs jobs one after another with the model loaded
+//! once and skips blocked jobs.
+
+use super::cosmos::{self, read_text};
+use super::process::parse_progress;
+use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
+use crate::config::{ExecutorConfig, SlotConfig};
+use crate::queue::Claimed;
+use cosmosq_shared::api::JobOutputs;
+use cosmosq_shared::Control;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Controls Transfer2.5 has branches for.
+pub const CONTROLS: [Control; 4] = [Control::Depth, Control::Edge, Control::Seg, Control::Vis];
+/// Transfer2.5's guidance: a whole number up to this.
+pub const MAX_GUIDANCE: f64 = 7.0;
+
+pub struct Transfer25 {
+    config: ExecutorConfig,
+}
+
+impl Transfer25 {
+    pub fn new(config: ExecutorConfig) -> Self {
+        Transfer25 { config }
+    }
+}
+
+/// One self-contained JSONL line per job.
+pub fn lines(claimed: &Claimed) -> Vec<Value> {
+    claimed
+        .jobs
+        .iter()
+        .map(|(job, prompt)| {
+            let c = &job.config;
+            let mut line = Map::new();
+            line.insert("name".into(), json!(job.id));
+            line.insert("prompt".into(), json!(prompt.text));
+            if let Some(n) = &prompt.negative_prompt {
+                line.insert("negative_prompt".into(), json!(n));
+            }
+            line.insert("video_path".into(), json!(prompt.input_video));
+            // Transfer2.5's config takes guidance as an integer and sigma_max as a string.
+            line.insert("guidance".into(), json!(c.guidance as i64));
+            line.insert("seed".into(), json!(c.seed));
+            line.insert("num_steps".into(), json!(c.num_steps));
+            line.insert("sigma_max".into(), json!(c.sigma_max.to_string()));
+            line.insert("resolution".into(), json!("720"));
+            for (control, weight) in effective_weights(&claimed.batch, job) {
+                let mut entry = Map::new();
+                entry.insert("control_weight".into(), json!(weight));
+                if let Some(path) = prompt.control_videos.get(&control) {
+                    entry.insert("control_path".into(), json!(path));
+                }
+                // The blur and Canny presets live on their controls in Transfer2.5.
+                match control {
+                    Control::Vis => {
+                        entry.insert(
+                            "preset_blur_strength".into(),
+                            json!(c.blur_strength.as_str()),
+                        );
+                    }
+                    Control::Edge => {
+                        entry.insert(
+                            "preset_edge_threshold".into(),
+                            json!(c.canny_threshold.as_str()),
+                        );
+                    }
+                    _ => {}
+                }
+                line.insert(control.as_str().into(), Value::Object(entry));
+            }
+            Value::Object(line)
+        })
+        .collect()
+}
+
+/// Outputs of each job: `<id>.mp4` whose `<id>.txt` is the job's prompt.
+pub fn verify(claimed: &Claimed, out: &Path) -> Vec<Option<JobOutputs>> {
+    claimed
+        .jobs
+        .iter()
+        .map(|(job, prompt)| {
+            let video = out.join(format!("{}.mp4", job.id));
+            let text = read_text(&out.join(format!("{}.txt", job.id)));
+            if !video.is_file() || text.as_deref() != Some(prompt.text.trim()) {
+                return None;
+            }
+            let mut control_videos = BTreeMap::new();
+            for c in CONTROLS {
+                let p = out.join(format!("{}_control_{c}.mp4", job.id));
+                if p.is_file() {
+                    control_videos.insert(c, p.display().to_string());
+                }
+            }
+            let params = out.join(format!("{}.json", job.id));
+            Some(JobOutputs {
+                video: Some(video.display().to_string()),
+                control_videos,
+                log: None,
+                params: params.is_file().then(|| params.display().to_string()),
+            })
+        })
+        .collect()
+}
+
+impl Executor for Transfer25 {
+    fn profile(&self) -> &'static str {
+        "cosmos-transfer2.5"
+    }
+
+    fn run<'a>(
+        &'a self,
+        claimed: &'a Claimed,
+        slot: &'a SlotConfig,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, BatchResult> {
+        Box::pin(async move {
+            let dir = &claimed.dir;
+            let out = dir.join("outputs");
+            let jsonl = dir.join("batch.jsonl");
+            let written = (|| -> std::io::Result<()> {
+                std::fs::create_dir_all(dir)?;
+                let _ = std::fs::remove_dir_all(&out);
+                std::fs::create_dir_all(&out)?;
+                let mut text = String::new();
+                for line in lines(claimed) {
+                    text += &serde_json::to_string(&line)?;
+                    text.push('\n');
+                }
+                std::fs::write(&jsonl, text)
+            })();
+            if let Err(e) = written {
+                return cosmos::io_failure(e);
+            }
+            let args = vec![
+                "-i".to_string(),
+                jsonl.display().to_string(),
+                "-o".to_string(),
+                out.display().to_string(),
+            ];
+            let jobs = claimed.jobs.len() as f64;
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            // Progress: finished jobs plus the current job's step fraction.
+            let step = |line: &str| -> Option<f64> {
+                if line.contains(".mp4") && line.to_ascii_lowercase().contains("saved") {
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let finished = done.load(std::sync::atomic::Ordering::Relaxed) as f64;
+                let current = parse_progress(line).unwrap_or(0.0);
+                Some(((finished + current) / jobs).clamp(0.0, 1.0))
+            };
+            let ended = cosmos::launch(&self.config, claimed, slot, args, progress, &step).await;
+            let verified = verify(claimed, &out);
+            let groups: Vec<_> = (0..claimed.jobs.len()).map(|i| i..i + 1).collect();
+            let ambiguous = vec![false; claimed.jobs.len()];
+            cosmos::outcomes(claimed, verified, &groups, &ended, &ambiguous)
+        })
+    }
+}
