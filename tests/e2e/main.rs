@@ -1,8 +1,10 @@
 //! End-to-end tests: they run the real `cosmosq` binary.
 
 mod bad_input;
+mod browser;
 mod concurrency;
 mod durability;
+mod executors;
 mod openapi;
 mod plan_cli;
 mod queue_flow;

@@ -5,6 +5,7 @@ mod batches;
 mod events;
 mod health;
 mod jobs;
+mod outputs;
 mod prompts;
 mod queue;
 
@@ -59,6 +60,7 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut ServiceConfig) {
     prompts::configure(cfg);
     jobs::configure(cfg);
+    outputs::configure(cfg);
     queue::configure(cfg);
     batches::configure(cfg);
     events::configure(cfg);
@@ -139,8 +141,11 @@ fn presented_token(req: &ServiceRequest) -> Option<String> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string);
     }
-    // Browsers' EventSource cannot send headers: the event stream also takes `?access_token=`.
-    if req.path() == "/api/v1/events" {
+    // Browsers' EventSource and <video> cannot send headers: the event stream and output
+    // videos also take `?access_token=`.
+    let path = req.path();
+    if path == "/api/v1/events" || (path.starts_with("/api/v1/jobs/") && path.ends_with("/output"))
+    {
         return web::Query::<std::collections::HashMap<String, String>>::from_query(
             req.query_string(),
         )

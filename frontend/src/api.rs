@@ -1,0 +1,250 @@
+//! A typed client of the daemon's REST API (v1) over the shared data shapes. Every failure
+//! becomes an [`ApiError`] decoded from the `{code, message}` body; the access token (kept in
+//! localStorage) is sent as `Authorization: Bearer`.
+
+use crate::model;
+use cosmosq_shared::api::{
+    Batch, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput, MoveInput, Prompt,
+    PromptInput, QueueSettingsPatch, QueueView,
+};
+use cosmosq_shared::plan::{Plan, PlanMode};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::fmt;
+
+const TOKEN_KEY: &str = "cosmosq.token";
+
+/// A failed request: the HTTP status (0 when no answer came), the daemon's code and message,
+/// and with `stale_plan` the fresh plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub fresh_plan: Option<Plan>,
+}
+
+impl ApiError {
+    fn network(e: impl fmt::Display) -> Self {
+        ApiError {
+            status: 0,
+            code: "network".into(),
+            message: e.to_string(),
+            fresh_plan: None,
+        }
+    }
+
+    /// The failure in plain words, with what to do where that helps.
+    pub fn plain(&self) -> String {
+        model::plain_error(self.status, &self.code, &self.message)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.plain())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Deserialize)]
+struct ErrorReply {
+    code: String,
+    message: String,
+    #[serde(default)]
+    preview: Option<Plan>,
+}
+
+thread_local! {
+    static TOKEN: RefCell<Option<String>> = RefCell::new(load_token());
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn load_token() -> Option<String> {
+    storage()?
+        .get_item(TOKEN_KEY)
+        .ok()?
+        .filter(|t| !t.is_empty())
+}
+
+/// The access token entered in Settings, if any.
+pub fn token() -> Option<String> {
+    TOKEN.with(|t| t.borrow().clone())
+}
+
+/// Keep (or, when empty, forget) the access token in localStorage.
+pub fn set_token(value: &str) {
+    let value = value.trim();
+    if let Some(s) = storage() {
+        let _ = if value.is_empty() {
+            s.remove_item(TOKEN_KEY)
+        } else {
+            s.set_item(TOKEN_KEY, value)
+        };
+    }
+    TOKEN.with(|t| *t.borrow_mut() = (!value.is_empty()).then(|| value.to_string()));
+}
+
+fn authorized(builder: RequestBuilder) -> RequestBuilder {
+    match token() {
+        Some(t) => builder.header("Authorization", &format!("Bearer {t}")),
+        None => builder,
+    }
+}
+
+async fn send(request: Result<Request, gloo_net::Error>) -> ApiResult<Response> {
+    let response = request
+        .map_err(ApiError::network)?
+        .send()
+        .await
+        .map_err(ApiError::network)?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    Err(match serde_json::from_str::<ErrorReply>(&text) {
+        Ok(e) => ApiError {
+            status,
+            code: e.code,
+            message: e.message,
+            fresh_plan: e.preview,
+        },
+        Err(_) => ApiError {
+            status,
+            code: format!("http_{status}"),
+            message: format!("the daemon answered {status} {}", response.status_text()),
+            fresh_plan: None,
+        },
+    })
+}
+
+async fn json<T: DeserializeOwned>(request: Result<Request, gloo_net::Error>) -> ApiResult<T> {
+    send(request).await?.json().await.map_err(|e| ApiError {
+        status: 200,
+        code: "unexpected_reply".into(),
+        message: format!("the daemon's reply could not be read: {e}"),
+        fresh_plan: None,
+    })
+}
+
+fn get(path: &str) -> Result<Request, gloo_net::Error> {
+    authorized(Request::get(path)).build()
+}
+
+fn post<B: Serialize>(path: &str, body: &B) -> Result<Request, gloo_net::Error> {
+    authorized(Request::post(path)).json(body)
+}
+
+fn post_empty(path: &str) -> Result<Request, gloo_net::Error> {
+    authorized(Request::post(path)).build()
+}
+
+pub async fn queue() -> ApiResult<QueueView> {
+    json(get("/api/v1/queue")).await
+}
+
+pub async fn prompts() -> ApiResult<Vec<Prompt>> {
+    json(get("/api/v1/prompts")).await
+}
+
+pub async fn create_prompt(input: &PromptInput) -> ApiResult<Prompt> {
+    json(post("/api/v1/prompts", input)).await
+}
+
+pub async fn delete_prompt(id: &str) -> ApiResult<()> {
+    let request = authorized(Request::delete(&format!("/api/v1/prompts/{id}"))).build();
+    send(request).await.map(|_| ())
+}
+
+/// Every job: queued ones by position, then the rest newest first.
+pub async fn jobs() -> ApiResult<Vec<Job>> {
+    json(get("/api/v1/jobs")).await
+}
+
+pub async fn add_job(input: &JobInput) -> ApiResult<Job> {
+    json(post("/api/v1/jobs", input)).await
+}
+
+pub async fn cancel_job(id: &str) -> ApiResult<Job> {
+    json(post_empty(&format!("/api/v1/jobs/{id}/cancel"))).await
+}
+
+pub async fn move_job(id: &str, position: u32) -> ApiResult<Job> {
+    json(post(
+        &format!("/api/v1/jobs/{id}/move"),
+        &MoveInput { position },
+    ))
+    .await
+}
+
+pub async fn retry_job(id: &str) -> ApiResult<Job> {
+    json(post_empty(&format!("/api/v1/jobs/{id}/retry"))).await
+}
+
+pub async fn pause() -> ApiResult<QueueView> {
+    json(post_empty("/api/v1/queue/pause")).await
+}
+
+pub async fn resume() -> ApiResult<QueueView> {
+    json(post_empty("/api/v1/queue/resume")).await
+}
+
+pub async fn update_settings(patch: &QueueSettingsPatch) -> ApiResult<QueueView> {
+    json(authorized(Request::patch("/api/v1/queue/settings")).json(patch)).await
+}
+
+/// The daemon's own preview in `mode` (with the queue's max batch size).
+pub async fn preview(mode: PlanMode) -> ApiResult<Plan> {
+    json(get(&format!("/api/v1/batches/preview?mode={mode}"))).await
+}
+
+pub async fn execute(plan_id: &str) -> ApiResult<ExecuteReply> {
+    json(post(
+        "/api/v1/batches",
+        &ExecuteInput {
+            plan_id: plan_id.to_string(),
+        },
+    ))
+    .await
+}
+
+/// Batches, newest first.
+pub async fn batches() -> ApiResult<Vec<Batch>> {
+    json(get("/api/v1/batches")).await
+}
+
+pub async fn cost_model() -> ApiResult<CostModelView> {
+    json(get("/api/v1/cost-model")).await
+}
+
+/// Where the browser streams a job's output video from (Range requests work); the token
+/// goes in the query because a `<video src>` cannot send headers.
+pub fn output_url(job_id: &str) -> String {
+    match token() {
+        Some(t) => format!(
+            "/api/v1/jobs/{job_id}/output?access_token={}",
+            js_sys::encode_uri_component(&t)
+        ),
+        None => format!("/api/v1/jobs/{job_id}/output"),
+    }
+}
+
+/// The event stream's URL; EventSource cannot send headers, so the token goes in the query.
+pub fn events_url() -> String {
+    match token() {
+        Some(t) => format!(
+            "/api/v1/events?access_token={}",
+            js_sys::encode_uri_component(&t)
+        ),
+        None => "/api/v1/events".to_string(),
+    }
+}

@@ -1,0 +1,254 @@
+//! "Add to Queue": the run settings of one job (a weight slider per control, steps, guidance,
+//! seed, sigma max, blur, canny, fps). One click adds one job for the selected prompt. The
+//! settings are kept for the next job while the app is open.
+
+use crate::api::{self, ApiError};
+use crate::store::use_store;
+use cosmosq_shared::api::{JobInput, Prompt};
+use cosmosq_shared::job::defaults;
+use cosmosq_shared::{Control, JobConfigInput, Strength};
+use leptos::prelude::*;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Whether `c` cannot run for `prompt`: hdmap and lidar are never generated from the input
+/// video, so they need the prompt's own control video.
+fn needs_video(c: Control, prompt: Option<&Prompt>) -> bool {
+    !c.can_generate() && prompt.is_some_and(|p| !p.control_videos.contains_key(&c))
+}
+
+/// The form's values, provided once by the app so they survive page changes.
+#[derive(Clone, Copy)]
+pub struct RunSettings {
+    weights: [RwSignal<f64>; 7],
+    steps: RwSignal<String>,
+    guidance: RwSignal<String>,
+    seed: RwSignal<String>,
+    sigma_max: RwSignal<String>,
+    blur: RwSignal<Strength>,
+    canny: RwSignal<Strength>,
+    fps: RwSignal<String>,
+}
+
+impl RunSettings {
+    pub fn new() -> Self {
+        RunSettings {
+            weights: std::array::from_fn(|_| RwSignal::new(0.0)),
+            steps: RwSignal::new(defaults::NUM_STEPS.to_string()),
+            guidance: RwSignal::new(defaults::GUIDANCE.to_string()),
+            seed: RwSignal::new(defaults::SEED.to_string()),
+            sigma_max: RwSignal::new(defaults::SIGMA_MAX.to_string()),
+            blur: RwSignal::new(Strength::default()),
+            canny: RwSignal::new(Strength::default()),
+            fps: RwSignal::new(defaults::FPS.to_string()),
+        }
+    }
+
+    fn weight(&self, c: Control) -> RwSignal<f64> {
+        self.weights[Control::ALL.iter().position(|x| *x == c).unwrap_or(0)]
+    }
+
+    /// Controls set above 0 that `prompt` can run (hdmap and lidar need its control video;
+    /// their sliders are disabled otherwise, and a weight left from another prompt is ignored).
+    fn active(&self, prompt: Option<&Prompt>) -> Vec<(Control, f64)> {
+        Control::ALL
+            .into_iter()
+            .filter(|c| !needs_video(*c, prompt))
+            .map(|c| (c, self.weight(c).get()))
+            .filter(|(_, w)| *w > 0.0)
+            .collect()
+    }
+
+    /// The job settings, or what is wrong with a field.
+    fn config(&self, prompt: &Prompt) -> Result<JobConfigInput, String> {
+        fn number<T: FromStr>(s: RwSignal<String>, what: &str) -> Result<T, String> {
+            s.get_untracked()
+                .trim()
+                .parse()
+                .map_err(|_| format!("{what} must be a number."))
+        }
+        Ok(JobConfigInput {
+            weights: untrack(|| self.active(Some(prompt)))
+                .into_iter()
+                .map(|(c, w)| (c.as_str().to_string(), w))
+                .collect::<BTreeMap<_, _>>(),
+            num_steps: Some(number(self.steps, "Steps")?),
+            guidance: Some(number(self.guidance, "Guidance")?),
+            seed: Some(number(self.seed, "Seed")?),
+            sigma_max: Some(number(self.sigma_max, "Sigma max")?),
+            blur_strength: Some(self.blur.get_untracked()),
+            canny_threshold: Some(self.canny.get_untracked()),
+            fps: Some(number(self.fps, "FPS")?),
+        })
+    }
+}
+
+#[component]
+fn NumberField(
+    label: &'static str,
+    id: &'static str,
+    value: RwSignal<String>,
+    #[prop(into)] step: String,
+    hint: &'static str,
+) -> impl IntoView {
+    view! {
+        <label title=hint>
+            {label}
+            <input type="number" id=id step=step bind:value=value/>
+        </label>
+    }
+}
+
+#[component]
+fn StrengthField(
+    label: &'static str,
+    id: &'static str,
+    value: RwSignal<Strength>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select
+                id=id
+                on:change=move |ev| {
+                    if let Some(s) = Strength::ALL
+                        .into_iter()
+                        .find(|s| s.as_str() == event_target_value(&ev))
+                    {
+                        value.set(s);
+                    }
+                }
+            >
+                {Strength::ALL
+                    .into_iter()
+                    .map(|s| {
+                        view! {
+                            <option value=s.as_str() selected=move || value.get() == s>
+                                {s.as_str().replace('_', " ")}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
+#[component]
+pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView {
+    let store = use_store();
+    let settings = expect_context::<RunSettings>();
+    let error = RwSignal::new(None::<String>);
+    let add = Action::new_local(|input: &JobInput| {
+        let input = input.clone();
+        async move { api::add_job(&input).await }
+    });
+    Effect::new(move |_| match add.value().get() {
+        Some(Ok(job)) => {
+            error.set(None);
+            store.info(format!(
+                "Added job {} to the queue{}.",
+                job.id,
+                job.position
+                    .map(|p| format!(" at position {p}"))
+                    .unwrap_or_default()
+            ));
+            store.patch_job(job);
+            store.reload_queue();
+        }
+        Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(p) = prompt.get_untracked() else {
+            return;
+        };
+        match settings.config(&p) {
+            Ok(config) => {
+                add.dispatch(JobInput {
+                    prompt_id: p.id,
+                    kind: None,
+                    config,
+                });
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let needs_video = move |c: Control| prompt.with(|p| needs_video(c, p.as_ref()));
+    let any_active = move || prompt.with(|p| !settings.active(p.as_ref()).is_empty());
+
+    view! {
+        <form class="card add-to-queue" id="add-to-queue-form" on:submit=submit>
+            <div class="card-head">
+                <h2>"Add to Queue"</h2>
+                <span class="hint">"one click adds one job"</span>
+            </div>
+            <p class="for-prompt">
+                {move || match prompt.get() {
+                    Some(p) => format!("For “{}”", p.name),
+                    None => "Select a prompt first.".to_string(),
+                }}
+            </p>
+            <fieldset class="weights">
+                <legend>"Control weights " <span class="hint">"(0 = off)"</span></legend>
+                {Control::ALL
+                    .into_iter()
+                    .map(|c| {
+                        let w = settings.weight(c);
+                        view! {
+                            <div class="weight-row" class:off=move || w.get() == 0.0>
+                                <span class=format!("badge control c-{c}")>{c.as_str()}</span>
+                                <input
+                                    type="range"
+                                    min="0"
+                                    max="1"
+                                    step="0.05"
+                                    id=format!("weight-{c}")
+                                    aria-label=format!("{c} weight")
+                                    disabled=move || needs_video(c)
+                                    prop:value=move || w.get().to_string()
+                                    on:input=move |ev| {
+                                        w.set(event_target_value(&ev).parse().unwrap_or(0.0));
+                                    }
+                                />
+                                <span class="weight-value">
+                                    {move || {
+                                        if needs_video(c) {
+                                            "needs a video".to_string()
+                                        } else {
+                                            format!("{:.2}", w.get())
+                                        }
+                                    }}
+                                </span>
+                            </div>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <div class="grid-4">
+                <NumberField label="Steps" id="set-steps" value=settings.steps step="1" hint="Diffusion steps (default 35)"/>
+                <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" hint="Classifier-free guidance, 0 to 20 (default 5)"/>
+                <NumberField label="Seed" id="set-seed" value=settings.seed step="1" hint="Global seed (default 1)"/>
+                <NumberField label="Sigma max" id="set-sigma" value=settings.sigma_max step="1" hint="Noise to start from; below 80 the input video guides generation (default 70)"/>
+                <StrengthField label="Blur strength" id="set-blur" value=settings.blur/>
+                <StrengthField label="Canny threshold" id="set-canny" value=settings.canny/>
+                <NumberField label="FPS" id="set-fps" value=settings.fps step="1" hint="Frames per second of the output (default 24)"/>
+            </div>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            <div class="actions">
+                <span class="hint">
+                    {move || (!any_active()).then_some("Set at least one control weight above 0.")}
+                </span>
+                <button
+                    type="submit"
+                    class="primary"
+                    id="add-to-queue"
+                    disabled=move || add.pending().get() || prompt.with(Option::is_none) || !any_active()
+                >
+                    {move || if add.pending().get() { "Adding…" } else { "Add to Queue" }}
+                </button>
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,257 @@
+//! Pure view-model helpers of the pages: filters, labels, durations, error wording, the
+//! reconnect backoff. No browser APIs, so they are tested natively.
+
+use crate::preview::PromptIndex;
+use cosmosq_shared::api::{Job, JobStatus};
+use cosmosq_shared::{Control, JobConfig};
+
+/// Delay before reconnect attempt `attempt` (0-based) of the event stream: 0.5 s doubling up
+/// to 10 s.
+pub fn backoff_ms(attempt: u32) -> u32 {
+    500u32.saturating_mul(1 << attempt.min(5)).min(10_000)
+}
+
+/// `45 s`, `3 min 20 s`, `2 h 05 min`.
+pub fn format_seconds(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "–".into();
+    }
+    if seconds < 10.0 {
+        return format!("{seconds:.1} s");
+    }
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `3.2×`.
+pub fn format_speedup(speedup: f64) -> String {
+    if speedup.is_finite() {
+        format!("{speedup:.1}×")
+    } else {
+        "–".into()
+    }
+}
+
+/// `1 job`, `3 jobs`, `2 batches`.
+pub fn plural(n: usize, noun: &str) -> String {
+    let suffix = match (n, noun.ends_with("ch") || noun.ends_with('s')) {
+        (1, _) => "",
+        (_, true) => "es",
+        _ => "s",
+    };
+    format!("{n} {noun}{suffix}")
+}
+
+/// 0..=1 as a whole percentage.
+pub fn percent(progress: f64) -> u32 {
+    (progress.clamp(0.0, 1.0) * 100.0).round() as u32
+}
+
+/// The first 10 characters of an id (`jb_` + 7 hex), enough to tell jobs apart on screen.
+pub fn short_id(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
+}
+
+/// Active controls (weight > 0) with their weights, sorted by name.
+pub fn active_controls(config: &JobConfig) -> Vec<(Control, f64)> {
+    config
+        .weights
+        .iter()
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(c, w)| (*c, *w))
+        .collect()
+}
+
+/// The settings other than weights, in one line.
+pub fn settings_line(config: &JobConfig) -> String {
+    format!(
+        "{} steps · guidance {} · seed {} · sigma max {} · blur {} · canny {} · {} fps",
+        config.num_steps,
+        config.guidance,
+        config.seed,
+        config.sigma_max,
+        config.blur_strength,
+        config.canny_threshold,
+        config.fps
+    )
+}
+
+/// What the Runs page lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// One finished status, or every finished one.
+    pub status: Option<JobStatus>,
+    /// Case-insensitive text in the prompt's name or text, the job or batch id, or the error.
+    pub text: String,
+    /// Only this prompt's runs.
+    pub prompt_id: Option<String>,
+}
+
+/// Finished jobs (succeeded, failed, canceled) matching `filter`, newest first.
+pub fn filter_runs(jobs: &[Job], prompts: &PromptIndex, filter: &RunFilter) -> Vec<Job> {
+    let needle = filter.text.trim().to_lowercase();
+    let mut runs: Vec<Job> = jobs
+        .iter()
+        .filter(|j| j.status.is_terminal())
+        .filter(|j| filter.status.is_none_or(|s| j.status == s))
+        .filter(|j| filter.prompt_id.as_deref().is_none_or(|p| j.prompt_id == p))
+        .filter(|j| {
+            if needle.is_empty() {
+                return true;
+            }
+            let prompt = prompts.get(&j.prompt_id);
+            let mut hay = vec![j.id.as_str(), j.prompt_id.as_str()];
+            if let Some(p) = prompt {
+                hay.push(&p.name);
+                hay.push(&p.text);
+            }
+            if let Some(b) = &j.batch_id {
+                hay.push(b);
+            }
+            if let Some(e) = &j.error {
+                hay.push(&e.code);
+                hay.push(&e.message);
+            }
+            hay.iter().any(|h| h.to_lowercase().contains(&needle))
+        })
+        .cloned()
+        .collect();
+    runs.sort_by(|a, b| {
+        let key = |j: &Job| {
+            j.finished_at
+                .clone()
+                .unwrap_or_else(|| j.created_at.clone())
+        };
+        key(b).cmp(&key(a))
+    });
+    runs
+}
+
+/// An API failure in plain words: what went wrong and, where it helps, what to do.
+/// `status` 0 means the request never got an answer.
+pub fn plain_error(status: u16, code: &str, message: &str) -> String {
+    let hint = match (status, code) {
+        (0, _) => {
+            return format!("Cannot reach the daemon ({message}). Is it running? Retrying when the connection comes back.")
+        }
+        (401, _) => " Enter the daemon's access token under Settings (top right).",
+        (_, "stale_plan") => " The fresh plan is shown below.",
+        (_, "prompt_in_use") => " Cancel or finish its queued jobs first.",
+        (_, "control_video_required") => " Add that control video when creating the prompt.",
+        (s, _) if s >= 500 => " This is a daemon error; its log has the details.",
+        _ => "",
+    };
+    let mut sentence = message.to_string();
+    if let Some(first) = sentence.get(..1) {
+        let upper = first.to_uppercase();
+        sentence.replace_range(..1, &upper);
+    }
+    if !sentence.ends_with('.') {
+        sentence.push('.');
+    }
+    format!("{sentence}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preview::synthetic_queue;
+    use cosmosq_shared::api::ErrorBody;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(0), 500);
+        assert_eq!(backoff_ms(1), 1000);
+        assert_eq!(backoff_ms(4), 8000);
+        assert_eq!(backoff_ms(5), 10_000);
+        assert_eq!(backoff_ms(40), 10_000);
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_seconds(2.345), "2.3 s");
+        assert_eq!(format_seconds(45.4), "45 s");
+        assert_eq!(format_seconds(200.0), "3 min 20 s");
+        assert_eq!(format_seconds(7500.0), "2 h 05 min");
+        assert_eq!(format_seconds(f64::NAN), "–");
+        assert_eq!(format_speedup(3.04), "3.0×");
+        assert_eq!(percent(0.456), 46);
+        assert_eq!(percent(7.0), 100);
+        assert_eq!(plural(1, "batch"), "1 batch");
+        assert_eq!(plural(3, "batch"), "3 batches");
+        assert_eq!(plural(0, "job"), "0 jobs");
+    }
+
+    #[test]
+    fn run_filters() {
+        let (queue, prompts) = synthetic_queue(6, false);
+        let mut jobs = queue.jobs;
+        jobs[0].status = JobStatus::Succeeded;
+        jobs[0].finished_at = Some("2026-01-01T00:00:01Z".into());
+        jobs[1].status = JobStatus::Failed;
+        jobs[1].finished_at = Some("2026-01-01T00:00:02Z".into());
+        jobs[1].error = Some(ErrorBody {
+            code: "oom".into(),
+            message: "out of memory".into(),
+        });
+        jobs[2].status = JobStatus::Canceled;
+        jobs[2].finished_at = Some("2026-01-01T00:00:03Z".into());
+        let all = filter_runs(&jobs, &prompts, &RunFilter::default());
+        let ids: Vec<&str> = all.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, [&jobs[2].id, &jobs[1].id, &jobs[0].id]);
+        let failed = RunFilter {
+            status: Some(JobStatus::Failed),
+            ..RunFilter::default()
+        };
+        assert_eq!(filter_runs(&jobs, &prompts, &failed).len(), 1);
+        let text = RunFilter {
+            text: "OUT OF mem".into(),
+            ..RunFilter::default()
+        };
+        assert_eq!(filter_runs(&jobs, &prompts, &text)[0].id, jobs[1].id);
+        let by_prompt = RunFilter {
+            prompt_id: Some(jobs[0].prompt_id.clone()),
+            ..RunFilter::default()
+        };
+        assert_eq!(filter_runs(&jobs, &prompts, &by_prompt).len(), 1);
+        let by_prompt_name = RunFilter {
+            text: "prompt 2".into(),
+            ..RunFilter::default()
+        };
+        assert_eq!(
+            filter_runs(&jobs, &prompts, &by_prompt_name)[0].id,
+            jobs[2].id
+        );
+    }
+
+    #[test]
+    fn errors_in_plain_words() {
+        assert_eq!(
+            plain_error(
+                422,
+                "weight_out_of_range",
+                "weight of `edge` must be a number from 0 to 1, got 3"
+            ),
+            "Weight of `edge` must be a number from 0 to 1, got 3."
+        );
+        assert!(plain_error(401, "unauthorized", "x").contains("access token"));
+        assert!(
+            plain_error(0, "network", "connection refused").starts_with("Cannot reach the daemon")
+        );
+    }
+
+    #[test]
+    fn controls_and_settings() {
+        let mut config = JobConfig::default();
+        config.weights.insert(Control::Vis, 0.0);
+        config.weights.insert(Control::Edge, 0.5);
+        assert_eq!(active_controls(&config), [(Control::Edge, 0.5)]);
+        assert!(settings_line(&config).starts_with("35 steps · guidance 5 · seed 1"));
+        assert_eq!(short_id("jb_0123456789abcdef"), "jb_0123456");
+        assert_eq!(short_id("jb_1"), "jb_1");
+    }
+}

@@ -1,0 +1,5 @@
+//! One file a page.
+
+pub mod prompts;
+pub mod queue;
+pub mod runs;

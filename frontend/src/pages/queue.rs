@@ -1,0 +1,220 @@
+//! The queue (Active Jobs): jobs in the order they run, with move and cancel; the Pause and
+//! Mix Control Inputs toggles; running batches with their progress and log; and, while
+//! paused, the Smart Batching panel.
+
+use crate::api::{self, ApiResult};
+use crate::app::routes;
+use crate::components::badges::{ControlBadges, JobStatusBadge};
+use crate::components::batch_progress::BatchProgress;
+use crate::components::smart_batching::SmartBatching;
+use crate::model::short_id;
+use crate::store::{use_store, Store};
+use cosmosq_shared::api::{Job, JobStatus, QueueSettingsPatch, QueueView};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// What a row's buttons ask for.
+#[derive(Clone)]
+enum JobOp {
+    MoveTo(u32),
+    Cancel,
+}
+
+/// An action whose reply is the queue view (pause, resume, settings).
+fn queue_action<
+    I: Clone + 'static,
+    F: std::future::Future<Output = ApiResult<QueueView>> + 'static,
+>(
+    store: Store,
+    f: impl Fn(I) -> F + 'static,
+) -> Action<I, ApiResult<QueueView>> {
+    let action = Action::new_local(move |input: &I| f(input.clone()));
+    Effect::new(move |_| match action.value().get() {
+        Some(Ok(view)) => store.set_queue(view),
+        Some(Err(e)) => store.error(&e),
+        None => {}
+    });
+    action
+}
+
+#[component]
+pub fn QueuePage() -> impl IntoView {
+    let store = use_store();
+    let paused = move || store.queue.with(|q| q.as_ref().is_some_and(|q| q.paused));
+    let mix = move || {
+        store
+            .queue
+            .with(|q| q.as_ref().is_some_and(|q| q.settings.mix_controls))
+    };
+    let toggle_pause = queue_action(store, |pause: bool| async move {
+        if pause {
+            api::pause().await
+        } else {
+            api::resume().await
+        }
+    });
+    let toggle_mix = queue_action(store, |mix: bool| async move {
+        api::update_settings(&QueueSettingsPatch {
+            mix_controls: Some(mix),
+            ..Default::default()
+        })
+        .await
+    });
+    let job_op = Action::new_local(|(id, op): &(String, JobOp)| {
+        let (id, op) = (id.clone(), op.clone());
+        async move {
+            match op {
+                JobOp::MoveTo(p) => api::move_job(&id, p).await,
+                JobOp::Cancel => api::cancel_job(&id).await,
+            }
+        }
+    });
+    Effect::new(move |_| match job_op.value().get() {
+        Some(Ok(job)) => {
+            store.patch_job(job);
+            store.reload_queue();
+        }
+        Some(Err(e)) => store.error(&e),
+        None => {}
+    });
+    let jobs = Memo::new(move |_| {
+        store.queue.with(|q| {
+            q.as_ref()
+                .map(|q| {
+                    q.jobs
+                        .iter()
+                        .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let queued_count = move || {
+        store
+            .queue
+            .with(|q| q.as_ref().map_or(0, |q| q.counts.queued))
+    };
+    let prompt_name = move |id: &str| {
+        store
+            .prompt_index
+            .with(|p| p.get(id).map(|p| p.name.clone()))
+            .unwrap_or_else(|| id.to_string())
+    };
+
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Queue"</h1>
+                <p class="sub">
+                    {move || store.queue.with(|q| q.as_ref().map(|q| format!(
+                        "{} queued · {} running · {} succeeded · {} failed · {} canceled",
+                        q.counts.queued, q.counts.running, q.counts.succeeded, q.counts.failed, q.counts.canceled,
+                    )))}
+                </p>
+            </div>
+            <div class="toggles">
+                <label class="switch" id="pause-switch" title="Pause: the running batch finishes, then nothing new starts">
+                    <input
+                        type="checkbox"
+                        id="pause-toggle"
+                        prop:checked=paused
+                        disabled=move || toggle_pause.pending().get()
+                        on:change=move |ev| { toggle_pause.dispatch(event_target_checked(&ev)); }
+                    />
+                    <span class="slider"></span>
+                    <span>"Pause"</span>
+                </label>
+                <label class="switch" id="mix-switch" title="Allow batching jobs with different controls">
+                    <input
+                        type="checkbox"
+                        id="mix-toggle"
+                        prop:checked=mix
+                        disabled=move || toggle_mix.pending().get()
+                        on:change=move |ev| { toggle_mix.dispatch(event_target_checked(&ev)); }
+                    />
+                    <span class="slider"></span>
+                    <span>
+                        "Mix Control Inputs"
+                        <span class="hint block">"allow batching jobs with different controls"</span>
+                    </span>
+                </label>
+            </div>
+        </div>
+        {move || store.queue.with(|q| q.as_ref().filter(|q| q.paused).map(|q| view! {
+            <div class="banner paused" id="paused-banner">
+                <strong>"Paused"</strong>
+                {q.paused_reason.clone().map(|r| format!(" ({r})"))}
+                ". Running batches finish; nothing new starts until you resume or execute a smart batch."
+            </div>
+        }))}
+        <BatchProgress/>
+        <Show when=paused>
+            <SmartBatching/>
+        </Show>
+        <section class="card table-card">
+            <table class="table" id="queue-table">
+                <thead>
+                    <tr>
+                        <th class="num">"#"</th>
+                        <th>"Prompt"</th>
+                        <th>"Controls"</th>
+                        <th>"Settings"</th>
+                        <th>"Status"</th>
+                        <th class="actions-col">"Move / cancel"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || jobs.get()
+                        key=|j| (j.id.clone(), j.status as u8, j.position, j.batch_id.clone())
+                        children=move |j: Job| {
+                            let id = j.id.clone();
+                            let movable = j.status == JobStatus::Queued && j.batch_id.is_none();
+                            let pos = j.position.unwrap_or(0);
+                            let op = move |op: JobOp| {
+                                let id = id.clone();
+                                move |_| { job_op.dispatch((id.clone(), op.clone())); }
+                            };
+                            view! {
+                                <tr class="job-row" data-id=j.id.clone() class:running=j.status == JobStatus::Running>
+                                    <td class="num">{j.position.map(|p| p.to_string()).unwrap_or_else(|| "▶".into())}</td>
+                                    <td>
+                                        <div class="name">{prompt_name(&j.prompt_id)}</div>
+                                        <code class="muted" title=j.id.clone()>{short_id(&j.id).to_string()}</code>
+                                        {(j.kind != cosmosq_shared::JobKind::Inference).then(|| view! { <span class="badge">{j.kind.as_str()}</span> })}
+                                    </td>
+                                    <td class="controls"><ControlBadges config=j.config.clone()/></td>
+                                    <td class="muted small">
+                                        {format!("{} steps · seed {} · guidance {}", j.config.num_steps, j.config.seed, j.config.guidance)}
+                                    </td>
+                                    <td>
+                                        <JobStatusBadge status=j.status/>
+                                        {j.batch_id.clone().filter(|_| j.status == JobStatus::Queued).map(|b| view! {
+                                            <span class="muted small block" title=b.clone()>"in plan · " {short_id(&b).to_string()}</span>
+                                        })}
+                                    </td>
+                                    <td class="row-actions">
+                                        <button class="icon move-top" title="Move to the top" disabled=!movable || pos <= 1 on:click=op(JobOp::MoveTo(1))>"⤒"</button>
+                                        <button class="icon move-up" title="Move up" disabled=!movable || pos <= 1 on:click=op(JobOp::MoveTo(pos.saturating_sub(1).max(1)))>"↑"</button>
+                                        <button class="icon move-down" title="Move down" disabled=move || { !movable || u64::from(pos) >= queued_count() } on:click=op(JobOp::MoveTo(pos + 1))>"↓"</button>
+                                        <button class="icon danger cancel" title="Cancel this job" on:click=op(JobOp::Cancel)>"✕"</button>
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    />
+                </tbody>
+            </table>
+            <Show when=move || jobs.with(Vec::is_empty)>
+                <p class="empty">
+                    {move || if store.queue.with(Option::is_some) {
+                        view! { "The queue is empty. Add jobs from the " <A href=routes::PROMPTS>"Prompts"</A> " page." }.into_any()
+                    } else {
+                        "Loading the queue…".into_any()
+                    }}
+                </p>
+            </Show>
+        </section>
+    }
+}

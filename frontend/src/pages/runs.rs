@@ -1,0 +1,230 @@
+//! Runs: finished jobs (succeeded, failed, canceled) with their output video, settings, batch,
+//! estimated vs measured seconds and errors; filters by status, text and prompt; retry.
+
+use crate::api;
+use crate::components::badges::{ControlBadges, JobStatusBadge};
+use crate::components::video::OutputVideo;
+use crate::model::{self, format_seconds, short_id, RunFilter};
+use crate::store::use_store;
+use cosmosq_shared::api::{Batch, Job, JobStatus};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+const PAGE: usize = 30;
+
+#[component]
+pub fn RunsPage() -> impl IntoView {
+    let store = use_store();
+    let query = use_query_map();
+    let status = RwSignal::new(None::<JobStatus>);
+    let text = RwSignal::new(String::new());
+    let prompt_id = RwSignal::new(query.with_untracked(|q| q.get("prompt")));
+    let shown = RwSignal::new(PAGE);
+    let runs = Memo::new(move |_| {
+        let filter = RunFilter {
+            status: status.get(),
+            text: text.get(),
+            prompt_id: prompt_id.get(),
+        };
+        store.prompt_index.with(|prompts| {
+            store
+                .jobs
+                .with(|jobs| model::filter_runs(jobs, prompts, &filter))
+        })
+    });
+    let retry = Action::new_local(|id: &String| {
+        let id = id.clone();
+        async move { api::retry_job(&id).await }
+    });
+    Effect::new(move |_| match retry.value().get() {
+        Some(Ok(job)) => {
+            store.info(format!("Job {} is queued again.", short_id(&job.id)));
+            store.patch_job(job);
+            store.reload_queue();
+        }
+        Some(Err(e)) => store.error(&e),
+        None => {}
+    });
+    let prompt_label = move || {
+        let id = prompt_id.get()?;
+        Some(
+            store
+                .prompt_index
+                .with(|p| p.get(&id).map(|p| p.name.clone()))
+                .unwrap_or(id),
+        )
+    };
+
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Runs"</h1>
+                <p class="sub">"Finished jobs with their outputs, newest first."</p>
+            </div>
+            <div class="filters">
+                {move || prompt_label().map(|name| view! {
+                    <span class="chip" id="prompt-filter">
+                        "Prompt: " {name}
+                        <button class="link-button" title="Show every prompt" on:click=move |_| prompt_id.set(None)>"✕"</button>
+                    </span>
+                })}
+                <select
+                    id="status-filter"
+                    aria-label="Status"
+                    on:change=move |ev| status.set(event_target_value(&ev).parse().ok())
+                >
+                    <option value="">"All finished"</option>
+                    <option value="succeeded">"Succeeded"</option>
+                    <option value="failed">"Failed"</option>
+                    <option value="canceled">"Canceled"</option>
+                </select>
+                <input
+                    type="search"
+                    id="text-filter"
+                    placeholder="Search prompt, id, error…"
+                    bind:value=text
+                />
+            </div>
+        </div>
+        <div class="runs" id="runs-list">
+            <For
+                each=move || runs.get().into_iter().take(shown.get())
+                key=|j| (j.id.clone(), j.status as u8, j.finished_at.clone())
+                children=move |j: Job| {
+                    view! { <RunCard job=j on_retry=move |id| { retry.dispatch(id); }/> }
+                }
+            />
+            <Show when=move || runs.with(Vec::is_empty)>
+                <p class="empty card">
+                    {move || if store.loaded.get() { "No finished runs match." } else { "Loading runs…" }}
+                </p>
+            </Show>
+            <Show when=move || runs.with(|r| r.len() > shown.get())>
+                <button class="more" on:click=move |_| shown.update(|s| *s += PAGE)>
+                    {move || format!("Show more ({} left)", runs.with(|r| r.len()) - shown.get())}
+                </button>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn RunCard(job: Job, on_retry: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let store = use_store();
+    let prompt = store
+        .prompt_index
+        .with_untracked(|p| p.get(&job.prompt_id).cloned());
+    let name = prompt
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| job.prompt_id.clone());
+    let video = job
+        .outputs
+        .video
+        .clone()
+        .filter(|_| job.status == JobStatus::Succeeded);
+    let retryable = matches!(job.status, JobStatus::Failed | JobStatus::Canceled);
+    let id = job.id.clone();
+    view! {
+        <article class="card run-card" data-id=job.id.clone() data-status=job.status.as_str()>
+            <div class="run-media">
+                {match video {
+                    Some(_) => view! { <OutputVideo job_id=job.id.clone()/> }.into_any(),
+                    None => view! {
+                        <div class=format!("output-video placeholder s-{}", job.status)>
+                            {match job.status {
+                                JobStatus::Failed => "No output: the job failed",
+                                JobStatus::Canceled => "No output: canceled",
+                                _ => "No output video",
+                            }}
+                        </div>
+                    }.into_any(),
+                }}
+            </div>
+            <div class="run-body">
+                <div class="run-head">
+                    <h3>{name}</h3>
+                    <JobStatusBadge status=job.status/>
+                    <code class="muted" title=job.id.clone()>{short_id(&job.id).to_string()}</code>
+                    <span class="muted small">{job.finished_at.clone().map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())}</span>
+                </div>
+                <div class="controls"><ControlBadges config=job.config.clone()/></div>
+                <p class="muted small">{model::settings_line(&job.config)}</p>
+                <dl class="facts">
+                    <BatchFacts batch_id=job.batch_id.clone()/>
+                    <dt>"Attempts"</dt>
+                    <dd>{job.attempts}</dd>
+                    {job.outputs.log.clone().map(|l| view! { <dt>"Log"</dt><dd><code>{l}</code></dd> })}
+                    {job.outputs.video.clone().map(|v| view! { <dt>"Output"</dt><dd><code>{v}</code></dd> })}
+                </dl>
+                {job.error.clone().map(|e| view! {
+                    <div class="error-box">
+                        <code class="error-code">{e.code}</code>
+                        <span>{e.message}</span>
+                    </div>
+                })}
+                {retryable.then(|| view! {
+                    <div class="actions">
+                        <button class="retry" on:click=move |_| on_retry(id.clone())>"Retry"</button>
+                    </div>
+                })}
+            </div>
+        </article>
+    }
+}
+
+/// The batch a job ran in: its shape and reason, estimated vs measured seconds (from the
+/// store, so they show as soon as the batches are loaded).
+#[component]
+fn BatchFacts(batch_id: Option<String>) -> impl IntoView {
+    let store = use_store();
+    let id = batch_id.clone();
+    let batch = Memo::new(move |_| {
+        let id = id.as_ref()?;
+        store
+            .batches
+            .with(|list| list.iter().find(|b| &b.id == id).cloned())
+    });
+    let fallback = batch_id.as_deref().map(short_id).unwrap_or("–").to_string();
+    view! {
+        <dt>"Batch"</dt>
+        <dd>
+            {move || match batch.get() {
+                Some(b) => view! {
+                    {format!(
+                        "{} · {} · {} · batch_size {}",
+                        short_id(&b.id),
+                        b.mode,
+                        model::plural(b.job_ids.len(), "job"),
+                        b.batch_size,
+                    )}
+                    <p class="muted small">{b.reason.clone()}</p>
+                }
+                    .into_any(),
+                None => fallback.clone().into_any(),
+            }}
+        </dd>
+        <dt>"Time"</dt>
+        <dd class="timing">
+            {move || match batch.get() {
+                Some(b) => timing(&b),
+                None => "–".into(),
+            }}
+        </dd>
+    }
+}
+
+fn timing(b: &Batch) -> String {
+    format!(
+        "estimated {} · measured {} (whole batch){}",
+        format_seconds(b.estimated_seconds),
+        b.measured_seconds
+            .map(format_seconds)
+            .unwrap_or_else(|| "–".into()),
+        if b.executor == "simulated" {
+            " · simulated executor: time scaled down"
+        } else {
+            ""
+        },
+    )
+}
