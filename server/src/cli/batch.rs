@@ -540,18 +540,11 @@ pub fn run(remote: &Remote, command: BatchCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use cosmosq_shared::api::ErrorBody;
     use cosmosq_shared::Control;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: BatchCommand,
-    }
-
     fn parse(args: &[&str]) -> Result<BatchCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("batch").chain(args.iter().copied())).map(|c| c.command)
+        crate::cli::parse_subcommand("batch", args)
     }
 
     fn batch(id: &str, status: BatchStatus) -> Batch {

@@ -295,17 +295,10 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use cosmosq_shared::api::JobOutputs;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: JobCommand,
-    }
-
     fn parse(args: &[&str]) -> Result<JobCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("job").chain(args.iter().copied())).map(|c| c.command)
+        crate::cli::parse_subcommand("job", args)
     }
 
     #[test]

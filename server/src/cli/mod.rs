@@ -121,3 +121,17 @@ impl CliError {
         }
     }
 }
+
+/// Parse `args` as the subcommand `T` of `cosmosq NAME` (unit tests of the client commands).
+#[cfg(test)]
+pub(crate) fn parse_subcommand<T: clap::Subcommand>(
+    name: &str,
+    args: &[&str],
+) -> Result<T, clap::Error> {
+    #[derive(Parser)]
+    struct Wrap<T: clap::Subcommand> {
+        #[command(subcommand)]
+        command: T,
+    }
+    Wrap::<T>::try_parse_from(std::iter::once(name).chain(args.iter().copied())).map(|w| w.command)
+}

@@ -186,19 +186,11 @@ pub fn run(remote: &Remote, command: PromptCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use cosmosq_shared::api::VideoInfo;
     use cosmosq_shared::AspectBucket;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: PromptCommand,
-    }
-
     fn parse(args: &[&str]) -> Result<PromptCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("prompt").chain(args.iter().copied()))
-            .map(|c| c.command)
+        crate::cli::parse_subcommand("prompt", args)
     }
 
     #[test]

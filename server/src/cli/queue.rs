@@ -136,17 +136,10 @@ pub fn run(remote: &Remote, command: QueueCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use cosmosq_shared::api::JobCounts;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: QueueCommand,
-    }
-
     fn parse(args: &[&str]) -> Result<QueueCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("queue").chain(args.iter().copied())).map(|c| c.command)
+        crate::cli::parse_subcommand("queue", args)
     }
 
     #[test]
