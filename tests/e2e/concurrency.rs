@@ -1,26 +1,11 @@
 //! Several clients adding, moving, cancelling, previewing and executing at once: the queue's
 //! invariants hold afterwards.
 
-use crate::support::TestApp;
+use crate::support::{Rng, TestApp};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A tiny deterministic generator per client.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[test]
 fn concurrent_clients_keep_the_queue_consistent() {

@@ -6,7 +6,7 @@ use crate::support::TestApp;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-fn standin() -> String {
+pub(crate) fn standin() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/standin/cosmos_standin.py")
         .canonicalize()
@@ -15,13 +15,13 @@ fn standin() -> String {
         .to_string()
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    app: TestApp,
+    pub app: TestApp,
 }
 
 /// A daemon whose executor runs the stand-in with `profile` (`transfer1` or `transfer2.5`).
-fn daemon(profile: &str, extra_config: &str, env: &[(&str, &str)]) -> Setup {
+pub(crate) fn daemon(profile: &str, extra_config: &str, env: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let name = if profile == "transfer1" {
         "cosmos-transfer1"

@@ -3,6 +3,7 @@
 mod bad_input;
 mod browser;
 mod concurrency;
+mod crash_loop;
 mod durability;
 mod executors;
 mod openapi;

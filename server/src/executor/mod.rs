@@ -5,6 +5,7 @@
 //! reports each job's outcome; the queue decides what those mean for job states.
 
 mod cosmos;
+pub mod leftovers;
 mod process;
 mod simulated;
 mod transfer1;

@@ -183,6 +183,10 @@ pub async fn run(
         }
     };
     let pid = child.id().unwrap_or(0);
+    let dir = launch.log.parent().map(std::path::Path::to_path_buf);
+    if let Some(dir) = &dir {
+        super::leftovers::record(dir, pid);
+    }
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let ended = Mutex::new(Ended::default());
@@ -205,6 +209,9 @@ pub async fn run(
             _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, wait).await }
         }
     };
+    if let Some(dir) = &dir {
+        super::leftovers::forget(dir);
+    }
     let mut ended = ended.into_inner().unwrap_or_else(|p| p.into_inner());
     ended.code = status.ok().and_then(|s| s.code());
     ended.canceled = canceled;

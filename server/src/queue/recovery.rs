@@ -8,11 +8,22 @@ use crate::store::{Change, Meta};
 use cosmosq_shared::api::{BatchStatus, ErrorBody, JobStatus};
 
 impl Queue {
-    /// Load everything, then: jobs left `running` go back to their queue places (or fail once
-    /// they were started `max_attempts` times), batches left `running` are marked interrupted,
-    /// and after an unclean stop the executed-but-unstarted batches are dissolved and the
-    /// queue starts paused with the reason.
+    /// Stop the programs a killed daemon left running, load everything, then: jobs left
+    /// `running` go back to their queue places (or fail once they were started
+    /// `max_attempts` times), batches left `running` are marked interrupted, and after an
+    /// unclean stop the executed-but-unstarted batches are dissolved and the queue starts
+    /// paused with the reason.
     pub(super) fn recover(&self) -> Result<(), ApiError> {
+        // First of all, stop the programs a killed daemon left running: their jobs go back
+        // to the queue below and must not run twice at once.
+        let grace = std::time::Duration::from_secs_f64(self.config.executor.cancel_grace_seconds);
+        let left = crate::executor::leftovers::stop_all(&self.batches_dir, grace);
+        if !left.is_empty() {
+            tracing::warn!(
+                count = left.len(),
+                "stopped programs the last run left behind"
+            );
+        }
         let snapshot = self.store.load()?;
         {
             let mut state = self.lock();
