@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod csp;
 pub mod error;
 pub mod events;
 pub mod executor;

@@ -2,12 +2,15 @@
 
 use crate::api::{self, ApiDoc, AuthToken};
 use crate::config::Config;
+use crate::csp;
 use crate::events::Events;
 use crate::executor;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::runner;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -74,7 +77,11 @@ impl Application {
         let token = web::Data::new(AuthToken(config.token().map(str::to_string)));
         let body_limit = config.max_body_bytes;
         let spa = spa_dir(&config);
+        let index = std::fs::read_to_string(spa.join("index.html")).ok();
+        let policy = HeaderValue::from_str(&csp::policy(index.as_deref()))
+            .map_err(|e| format!("cannot build the content security policy: {e}"))?;
         let server = HttpServer::new(move || {
+            let policy = policy.clone();
             let (app, api) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -92,6 +99,20 @@ impl Application {
                 .split_for_parts();
             let app = app
                 .wrap(from_fn(api::require_token))
+                .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
+                    // Swagger UI runs inline scripts of its own; everything else gets the
+                    // policy (the web interface, the API's JSON, the output videos).
+                    let swagger = req.path().starts_with("/docs");
+                    let policy = policy.clone();
+                    async move {
+                        let mut res = next.call(req).await?;
+                        if !swagger {
+                            res.headers_mut()
+                                .insert(header::CONTENT_SECURITY_POLICY, policy);
+                        }
+                        Ok::<_, actix_web::Error>(res)
+                    }
+                }))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

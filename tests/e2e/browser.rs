@@ -17,7 +17,7 @@ fn workspace() -> PathBuf {
 }
 
 /// The built SPA; the tests cannot run without it.
-fn dist() -> PathBuf {
+pub(crate) fn dist() -> PathBuf {
     let dist = workspace().join("dist");
     assert!(
         dist.join("index.html").is_file(),

@@ -6,6 +6,7 @@ mod concurrency;
 mod crash_loop;
 mod durability;
 mod executors;
+mod limits;
 mod openapi;
 mod plan_cli;
 mod queue_flow;

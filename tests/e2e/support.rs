@@ -115,6 +115,11 @@ impl TestApp {
         self.stdout = Some(stdout);
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs").id()
+    }
+
     /// SIGKILL the daemon (no chance to clean up) and start it again on the same data.
     pub fn kill9_and_restart(&mut self) {
         let mut child = self.child.take().unwrap();
