@@ -35,7 +35,8 @@ fn report(jobs: usize, iters: usize) {
     // (HTML, JS glue, wasm fetch and compile, start-up, first render).
     let first_render_ms = performance.now();
     let cost = CostModel::default();
-    let mut result = json!({ "jobs": jobs, "iterations": iters, "first_render_ms": first_render_ms });
+    let mut result =
+        json!({ "jobs": jobs, "iterations": iters, "first_render_ms": first_render_ms });
     for (name, mix) in [("strict", false), ("mixed", true)] {
         let (queue, prompts) = preview::synthetic_queue(jobs, mix);
         let mut times = Vec::with_capacity(iters);
@@ -49,7 +50,11 @@ fn report(jobs: usize, iters: usize) {
         // The first runs include V8 tiering the wasm up from its baseline compiler: reported
         // apart, the steady state (what each queue change costs) from the rest.
         let first = times[0];
-        let steady = if times.len() > 1 { &times[1..] } else { &times[..] };
+        let steady = if times.len() > 1 {
+            &times[1..]
+        } else {
+            &times[..]
+        };
         let mean = steady.iter().sum::<f64>() / steady.len() as f64;
         let mut sorted = steady.to_vec();
         sorted.sort_by(f64::total_cmp);

@@ -601,7 +601,10 @@ async fn spa_preview_benchmark() {
     for mode in ["strict", "mixed"] {
         assert!(result[mode]["batches"].as_u64().unwrap() > 0, "{result}");
     }
-    assert!(result["first_render_ms"].as_f64().unwrap() > 0.0, "{result}");
+    assert!(
+        result["first_render_ms"].as_f64().unwrap() > 0.0,
+        "{result}"
+    );
     b.close().await;
 }
 

@@ -226,7 +226,12 @@ fn more_bad_inputs_get_4xx_codes_and_change_nothing() {
         ),
         ("1e400 weight", raw_job("1e400"), 400, "malformed_json"),
         ("nesting 5000 deep", deep, 400, "malformed_json"),
-        ("array of 2,000,000 numbers (4 MB)", huge, 413, "body_too_large"),
+        (
+            "array of 2,000,000 numbers (4 MB)",
+            huge,
+            413,
+            "body_too_large",
+        ),
         (
             "invalid UTF-8",
             "{\"prompt_id\": \"\u{FFFD}".into(),
