@@ -2,28 +2,12 @@
 //! scripts, styles, the wasm module and videos from this daemon only, run no inline script
 //! but Trunk's loader (allowed by its SHA-256), and be framed by nobody.
 
+use actix_web::http::header::HeaderValue;
+use base64::Engine;
 use sha2::{Digest, Sha256};
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// The bodies of the inline `<script>` elements of an HTML page (those without `src`).
 fn inline_scripts(html: &str) -> Vec<&str> {
@@ -53,7 +37,13 @@ pub fn policy(index: Option<&str>) -> String {
         .map(inline_scripts)
         .unwrap_or_default()
         .iter()
-        .map(|s| format!(" 'sha256-{}'", base64(&Sha256::digest(s.as_bytes()))))
+        .map(|s| {
+            let digest = Sha256::digest(s.as_bytes());
+            format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        })
         .collect();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; \
@@ -63,18 +53,46 @@ pub fn policy(index: Option<&str>) -> String {
     )
 }
 
+/// The policy of the web interface's `index.html`, recomputed when the file changes (a
+/// rebuild of `dist/` renames the scripts Trunk's loader imports, so its hash changes).
+pub struct SpaPolicy {
+    index: PathBuf,
+    cached: Mutex<Option<(Option<SystemTime>, HeaderValue)>>,
+    /// For every answer that is not an HTML page: no inline script at all.
+    pub plain: HeaderValue,
+}
+
+impl SpaPolicy {
+    pub fn new(index: PathBuf) -> SpaPolicy {
+        SpaPolicy {
+            index,
+            cached: Mutex::new(None),
+            plain: HeaderValue::from_str(&policy(None)).expect("the policy is ASCII"),
+        }
+    }
+
+    /// The policy for an HTML page served now.
+    pub fn html(&self) -> HeaderValue {
+        let modified = std::fs::metadata(&self.index)
+            .and_then(|m| m.modified())
+            .ok();
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, value)) = cached.as_ref() {
+            if *at == modified {
+                return value.clone();
+            }
+        }
+        let index = std::fs::read_to_string(&self.index).ok();
+        let value =
+            HeaderValue::from_str(&policy(index.as_deref())).unwrap_or_else(|_| self.plain.clone());
+        *cached = Some((modified, value.clone()));
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn only_inline_scripts_are_hashed() {
@@ -88,5 +106,19 @@ mod tests {
         );
         assert!(p.contains("frame-ancestors 'none'"));
         assert!(!policy(None).contains("sha256"));
+    }
+
+    #[test]
+    fn a_rebuilt_index_gets_a_fresh_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("index.html");
+        std::fs::write(&index, "<script>one();</script>").unwrap();
+        let spa = SpaPolicy::new(index.clone());
+        let first = spa.html();
+        assert_eq!(spa.html(), first, "cached while the file is unchanged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&index, "<script>two();</script>").unwrap();
+        assert_ne!(spa.html(), first);
+        assert!(!spa.plain.to_str().unwrap().contains("sha256"));
     }
 }

@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::runner;
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
@@ -77,9 +77,7 @@ impl Application {
         let token = web::Data::new(AuthToken(config.token().map(str::to_string)));
         let body_limit = config.max_body_bytes;
         let spa = spa_dir(&config);
-        let index = std::fs::read_to_string(spa.join("index.html")).ok();
-        let policy = HeaderValue::from_str(&csp::policy(index.as_deref()))
-            .map_err(|e| format!("cannot build the content security policy: {e}"))?;
+        let policy = Arc::new(csp::SpaPolicy::new(spa.join("index.html")));
         let server = HttpServer::new(move || {
             let policy = policy.clone();
             let (app, api) = App::new()
@@ -102,13 +100,24 @@ impl Application {
                 .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
                     // Swagger UI runs inline scripts of its own; everything else gets the
                     // policy (the web interface, the API's JSON, the output videos).
-                    let swagger = req.path().starts_with("/docs");
+                    let path = req.path();
+                    let swagger = path == "/docs" || path.starts_with("/docs/");
                     let policy = policy.clone();
                     async move {
                         let mut res = next.call(req).await?;
                         if !swagger {
+                            let html = res
+                                .headers()
+                                .get(header::CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .is_some_and(|t| t.starts_with("text/html"));
+                            let value = if html {
+                                policy.html()
+                            } else {
+                                policy.plain.clone()
+                            };
                             res.headers_mut()
-                                .insert(header::CONTENT_SECURITY_POLICY, policy);
+                                .insert(header::CONTENT_SECURITY_POLICY, value);
                         }
                         Ok::<_, actix_web::Error>(res)
                     }

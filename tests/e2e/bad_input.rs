@@ -3,21 +3,13 @@
 use crate::support::{test_video, TestApp};
 use serde_json::{json, Value};
 
-fn snapshot(app: &TestApp) -> (Value, Value, Value) {
-    (
-        app.get("/api/v1/prompts").body,
-        app.get("/api/v1/jobs").body,
-        app.get("/api/v1/batches").body,
-    )
-}
-
 #[test]
 fn bad_requests_get_4xx_codes_and_change_nothing() {
     let app = TestApp::start(&[("COSMOSQ_MAX_BODY_BYTES", "4096")]);
     app.pause();
     let p = app.create_prompt("valid prompt");
     let j = app.add_job(&p, json!({"edge": 0.5}));
-    let before = snapshot(&app);
+    let before = app.stored();
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.mp4");
     std::fs::write(&text_file, "not a video").unwrap();
@@ -333,11 +325,7 @@ fn bad_requests_get_4xx_codes_and_change_nothing() {
         let r = app.post_raw("/api/v1/jobs", ct, body);
         assert_eq!((r.status, r.code()), (status, code), "{body:?}");
     }
-    assert_eq!(
-        snapshot(&app),
-        before,
-        "a rejected request stored something"
-    );
+    assert_eq!(app.stored(), before, "a rejected request stored something");
     assert_eq!(
         app.get("/api/v1/queue").body["settings"]["max_batch_size"],
         8

@@ -246,7 +246,23 @@ fn twenty_kills_with_the_standin_cosmos_program() {
             }
         }
     }
-    eprintln!("crash loop (stand-in): {ROUNDS} kills, {mid} while a batch ran");
+    // The programs survive their daemon (as the real one does); each restart stopped them.
+    let stopped = std::fs::read_dir(app.data.path().join("batches"))
+        .unwrap()
+        .flatten()
+        .filter(|d| {
+            std::fs::read_to_string(d.path().join("run.log"))
+                .is_ok_and(|log| log.contains("outlived a daemon"))
+        })
+        .count();
+    eprintln!(
+        "crash loop (stand-in): {ROUNDS} kills, {mid} while a batch ran, \
+         {stopped} programs stopped at the next start"
+    );
+    assert!(
+        stopped >= mid / 2,
+        "restarts stopped only {stopped} programs"
+    );
     assert!(
         mid >= ROUNDS / 3,
         "kills should hit running batches ({mid})"

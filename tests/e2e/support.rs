@@ -175,6 +175,29 @@ impl TestApp {
         )
     }
 
+    /// POST raw bytes as JSON (for bodies that are not even UTF-8).
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .send(body),
+        )
+    }
+
+    /// Everything a request could change: prompts, jobs, batches and the queue's settings
+    /// and pause state (to show that a rejected request changed nothing).
+    pub fn stored(&self) -> Value {
+        let queue = self.get("/api/v1/queue").body;
+        json!({
+            "prompts": self.get("/api/v1/prompts").body,
+            "jobs": self.get("/api/v1/jobs").body,
+            "batches": self.get("/api/v1/batches").body,
+            "settings": queue["settings"],
+            "paused": queue["paused"],
+        })
+    }
+
     pub fn patch(&self, path: &str, body: Value) -> Reply {
         Self::reply(
             self.agent

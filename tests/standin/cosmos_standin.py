@@ -132,6 +132,34 @@ class StandinExit(Exception):
 # Logging
 
 
+class _OutputThatOutlivesItsReader:
+    """stdout/stderr that drop their output once the reader is gone, as the real program's
+    `logging` handlers do: a run whose parent (the daemon) died keeps running, and keeps the
+    GPU, until someone stops it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text):
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, OSError):
+                self._gone = True
+        return len(text)
+
+    def flush(self):
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, OSError):
+                self._gone = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def log(msg):
     sys.stdout.write(f"[standin] {msg}\n")
     sys.stdout.flush()
@@ -1306,6 +1334,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    sys.stdout = _OutputThatOutlivesItsReader(sys.stdout)
+    sys.stderr = _OutputThatOutlivesItsReader(sys.stderr)
     code = main(sys.argv[1:])
     try:
         sys.stdout.flush()

@@ -182,6 +182,24 @@ class Transfer1Valid(Case):
         self.assertEqual((rec[0]["profile"], rec[0]["exit_code"], rec[0]["jobs"]), ("transfer1", 0, 3))
         self.assertEqual(rec[0]["groups"], [[0], [1], [2]])
 
+    def test_a_run_outlives_its_reader(self):
+        # The daemon that reads the output dies: like the real program, the run goes on.
+        spec_path = self.write("spec.json", {"input_video_path": self.v121,
+                                             "edge": {"control_weight": 0.5}})
+        batch_path = self.write("batch.jsonl", [{"visual_input": self.v121, "prompt": "p"}])
+        proc = subprocess.Popen(
+            [sys.executable, STANDIN, "transfer1", "--controlnet_specs", spec_path,
+             "--batch_input_path", batch_path, "--video_save_folder", self.out,
+             "--num_steps", "20"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=base_env(STANDIN_TIME_SCALE="0.01",
+                         STANDIN_COST_PROFILE=self.write("costs.json", {"step_seconds": 5})))
+        proc.stdout.readline()
+        proc.stdout.close()
+        proc.stderr.close()
+        self.assertEqual(proc.wait(timeout=60), 0)
+        self.assertEqual(self.params(0)["line"], 0)
+
     def test_missing_weight_defaults_to_half_with_warning(self):
         proc = self.t1({"input_video_path": self.v121, "vis": {}},
                        [{"visual_input": self.v121, "prompt": "p"}])

@@ -21,17 +21,17 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Record a started program (best effort: the daemon carries on without the file).
+/// Record a started program (best effort: the daemon carries on without the file). A daemon
+/// killed between the spawn and this write leaves a program nobody records: a window of
+/// microseconds.
 pub fn record(dir: &Path, pid: u32) {
     let Some(started) = start_time(pid) else {
         return;
     };
     let path = dir.join(PID_FILE);
-    let written = std::fs::File::create(&path).and_then(|mut f| {
-        use std::io::Write;
-        writeln!(f, "{pid} {started}")?;
-        f.sync_all()
-    });
+    // No fsync: the file must outlive the daemon, not the machine (a power loss ends the
+    // program too), and the page cache survives a SIGKILL.
+    let written = std::fs::write(&path, format!("{pid} {started}\n"));
     if let Err(e) = written {
         tracing::warn!(path = %path.display(), "cannot record the program's pid: {e}");
     }
@@ -42,64 +42,104 @@ pub fn forget(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(PID_FILE));
 }
 
-fn group_alive(pgid: u32) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks that the group exists; nothing is sent.
-    unsafe { libc::kill(-(pgid as i32), 0) == 0 }
+/// Whether a process of group `pgid` still runs. Zombies do not count: they hold no GPU and
+/// wait only for a parent (init, for a dead daemon's programs) to reap them.
+pub fn group_alive(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // After the command name: state (field 3), ppid, pgrp (field 5).
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
-fn signal_group(pgid: u32, signal: i32) {
-    // SAFETY: kill(2) on a process group; no memory is touched.
-    unsafe {
-        libc::kill(-(pgid as i32), signal);
+/// Signal a process group. `pgid` must be above 1: kill(2) with -1 or 0 means "every
+/// process" or "my own group".
+pub fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) on a process group; no memory is touched.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
     }
 }
 
-fn wait_gone(pgid: u32, within: Duration) -> bool {
+/// Wait until none of `groups` runs any more; returns those still running after `within`.
+fn wait_gone(mut groups: Vec<i32>, within: Duration) -> Vec<i32> {
     let until = Instant::now() + within;
-    while group_alive(pgid) {
-        if Instant::now() >= until {
-            return false;
+    loop {
+        groups.retain(|g| group_alive(*g));
+        if groups.is_empty() || Instant::now() >= until {
+            return groups;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    true
 }
 
-/// Stop the program recorded in one batch directory, if it still runs: SIGTERM to its
-/// process group, SIGKILL after `grace`. Returns whether something was stopped.
-fn stop_one(dir: &Path, grace: Duration) -> bool {
-    let path = dir.join(PID_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return false;
-    };
-    let mut fields = text.split_whitespace().map(str::parse::<u64>);
-    let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next()) else {
-        forget(dir);
-        return false;
-    };
-    let Ok(pgid) = u32::try_from(pid) else {
-        forget(dir);
-        return false;
-    };
+/// The live process group recorded in one batch directory, if any; drops the record.
+fn live_group(dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
+    forget(dir);
+    let mut fields = text.split_whitespace();
+    let pgid: i32 = fields.next()?.parse().ok()?;
+    let started: u64 = fields.next()?.parse().ok()?;
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|m| m.trim().parse::<i32>().ok())
+        .unwrap_or(1 << 22);
+    if pgid <= 1 || pgid > pid_max {
+        return None;
+    }
     // A live process with this pid but another start time is someone else: the pid was
-    // reused, which the kernel does only once no process is left in our group.
-    let ours = match start_time(pgid) {
-        Some(t) => t == started,
-        // The leader is gone; its workers may not be, and the group id stays theirs while
-        // any of them lives.
-        None => true,
+    // reused, which the kernel does only once no process is left in our group. When the
+    // leader is gone its workers may not be, and the group id stays theirs while any lives.
+    let ours = start_time(pgid as u32).is_none_or(|t| t == started);
+    (ours && group_alive(pgid)).then_some(pgid)
+}
+
+/// Stop every program recorded under `batches_dir`: SIGTERM to all their process groups at
+/// once, SIGKILL to those still running after `grace`. Returns the batch directories whose
+/// program was still running.
+pub fn stop_all(batches_dir: &Path, grace: Duration) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(batches_dir) else {
+        return Vec::new();
     };
-    let mut stopped = false;
-    if ours && pgid > 1 && group_alive(pgid) {
-        stopped = true;
+    let live: Vec<(PathBuf, i32)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| dir.join(PID_FILE).is_file())
+        .filter_map(|dir| live_group(&dir).map(|g| (dir, g)))
+        .collect();
+    if live.is_empty() {
+        return Vec::new();
+    }
+    for (dir, pgid) in &live {
         tracing::warn!(dir = %dir.display(), pgid, "stopping a program the last run left behind");
-        signal_group(pgid, libc::SIGTERM);
-        if !wait_gone(pgid, grace) {
-            signal_group(pgid, libc::SIGKILL);
-            wait_gone(pgid, Duration::from_secs(5));
-        }
-        let note =
-            "[cosmosq] the program outlived a daemon that was killed; stopped at the next start";
+        signal_group(*pgid, libc::SIGTERM);
+    }
+    let stubborn = wait_gone(live.iter().map(|(_, g)| *g).collect(), grace);
+    for pgid in &stubborn {
+        signal_group(*pgid, libc::SIGKILL);
+    }
+    let left = wait_gone(stubborn, Duration::from_secs(5));
+    if !left.is_empty() {
+        tracing::error!(?left, "process groups survived SIGKILL");
+    }
+    let note = "[cosmosq] the program outlived a daemon that was killed; stopped at the next start";
+    for (dir, _) in &live {
         if let Ok(mut log) = std::fs::OpenOptions::new()
             .append(true)
             .open(dir.join("run.log"))
@@ -108,22 +148,7 @@ fn stop_one(dir: &Path, grace: Duration) -> bool {
             let _ = writeln!(log, "{note}");
         }
     }
-    forget(dir);
-    stopped
-}
-
-/// Stop every program recorded under `batches_dir`; returns the batch directories whose
-/// program was still running.
-pub fn stop_all(batches_dir: &Path, grace: Duration) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(batches_dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|dir| dir.join(PID_FILE).is_file())
-        .filter(|dir| stop_one(dir, grace))
-        .collect()
+    live.into_iter().map(|(dir, _)| dir).collect()
 }
 
 #[cfg(test)]
@@ -167,7 +192,7 @@ mod tests {
         let mut child = sleeper();
         // Same pid, another start time: not the program we started.
         std::fs::write(dir.path().join(PID_FILE), format!("{} 1\n", child.id())).unwrap();
-        assert!(!stop_one(dir.path(), Duration::from_secs(1)));
+        assert_eq!(live_group(dir.path()), None);
         assert!(child.try_wait().unwrap().is_none(), "still running");
         child.kill().unwrap();
         child.wait().unwrap();
@@ -177,15 +202,24 @@ mod tests {
     #[test]
     fn an_ended_or_garbled_record_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(PID_FILE), "not a pid").unwrap();
-        assert!(!stop_one(dir.path(), Duration::from_secs(1)));
-        assert!(!dir.path().join(PID_FILE).exists());
+        for garbage in [
+            "not a pid",
+            "1 5",
+            "0 5",
+            "-7 5",
+            "4294967295 5",
+            "2147483648 5",
+        ] {
+            std::fs::write(dir.path().join(PID_FILE), garbage).unwrap();
+            assert_eq!(live_group(dir.path()), None, "{garbage}");
+            assert!(!dir.path().join(PID_FILE).exists());
+        }
         let mut child = sleeper();
         let pid = child.id();
         let started = start_time(pid).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         std::fs::write(dir.path().join(PID_FILE), format!("{pid} {started}")).unwrap();
-        assert!(!stop_one(dir.path(), Duration::from_secs(1)));
+        assert_eq!(live_group(dir.path()), None);
     }
 }

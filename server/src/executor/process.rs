@@ -2,6 +2,7 @@
 //! stream its output into the batch log and progress, stop it on cancel or timeout
 //! (SIGTERM to its process group, SIGKILL after a grace period), and say how it ended.
 
+use super::leftovers::{group_alive, signal_group};
 use super::Progress;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -133,14 +134,6 @@ async fn pump<R: AsyncRead + Unpin>(
     }
 }
 
-fn signal_group(pid: u32, signal: i32) {
-    // The program runs in its own process group (torchrun starts workers): signal all of it.
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-    unsafe {
-        libc::kill(-(pid as i32), signal);
-    }
-}
-
 /// Run the program to its end, or until `cancel` fires or the timeout passes. `step` turns
 /// an output line into overall progress (0..=1) when it can.
 pub async fn run(
@@ -209,6 +202,11 @@ pub async fn run(
             _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, wait).await }
         }
     };
+    // Workers that outlived their leader (torchrun's, say) must not outlive the record.
+    let pgid = i32::try_from(pid).unwrap_or(0);
+    if pgid > 1 && group_alive(pgid) {
+        signal_group(pgid, libc::SIGKILL);
+    }
     if let Some(dir) = &dir {
         super::leftovers::forget(dir);
     }
@@ -234,15 +232,13 @@ async fn stop<F: std::future::Future<Output = std::io::Result<std::process::Exit
     launch: &Launch,
     mut wait: std::pin::Pin<&mut F>,
 ) -> std::io::Result<std::process::ExitStatus> {
-    if pid > 0 {
-        signal_group(pid, libc::SIGTERM);
-    }
+    // The program runs in its own process group (torchrun starts workers): signal all of it.
+    let pgid = i32::try_from(pid).unwrap_or(0);
+    signal_group(pgid, libc::SIGTERM);
     match tokio::time::timeout(launch.cancel_grace, &mut wait).await {
         Ok(status) => status,
         Err(_) => {
-            if pid > 0 {
-                signal_group(pid, libc::SIGKILL);
-            }
+            signal_group(pgid, libc::SIGKILL);
             wait.await
         }
     }
