@@ -13,6 +13,8 @@ command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# API fuzzing (scripts/fuzz.sh installs Schemathesis into a venv): python3 with venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   $SUDO apt-get update -qq

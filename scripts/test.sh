@@ -22,5 +22,7 @@ echo "== the stand-in Cosmos program's own tests"
 python3 -m unittest discover -s tests/standin
 echo "== tests"
 cargo test --workspace
+echo "== API fuzzing (schemathesis)"
+bash scripts/fuzz.sh
 echo "== smoke test of the README run command"
 bash scripts/smoke.sh

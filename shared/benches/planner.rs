@@ -1,4 +1,4 @@
-//! Planner speed: 100 / 1,000 / 10,000 realistic jobs in both modes, plus an adversarial
+//! Planner speed: 100 / 1,000 / 10,000 / 100,000 realistic jobs in both modes, plus an adversarial
 //! 10,000-job queue (every one of the 127 signatures over 7 controls, one settings group) and a
 //! fragmented one (10,000 jobs in groups of 12, each solved on the small-group path).
 //!
@@ -99,7 +99,7 @@ fn fragmented(n: usize, seed: u64) -> Vec<PlanJob> {
 }
 
 fn queues() -> Vec<(String, Vec<PlanJob>)> {
-    let mut out: Vec<(String, Vec<PlanJob>)> = [100, 1_000, 10_000]
+    let mut out: Vec<(String, Vec<PlanJob>)> = [100, 1_000, 10_000, 100_000]
         .into_iter()
         .map(|n| (format!("realistic/{n}"), realistic(n, 0x5eed + n as u64)))
         .collect();

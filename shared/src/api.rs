@@ -199,6 +199,7 @@ pub struct JobInput {
 #[serde(deny_unknown_fields)]
 pub struct MoveInput {
     /// New 1-based place in the queue; 1 = top, anything past the end = bottom.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub position: u32,
 }
 
@@ -321,7 +322,9 @@ impl QueueSettings {
 pub struct QueueSettingsPatch {
     #[serde(default)]
     pub mix_controls: Option<bool>,
+    /// 1..=64.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     pub max_batch_size: Option<u32>,
     #[serde(default)]
     pub auto_batch: Option<bool>,

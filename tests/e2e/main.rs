@@ -8,6 +8,7 @@ mod durability;
 mod executors;
 mod limits;
 mod openapi;
+mod perf_paths;
 mod plan_cli;
 mod queue_flow;
 mod support;

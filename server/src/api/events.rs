@@ -6,13 +6,69 @@ use actix_web::{get, web, HttpResponse};
 use cosmosq_shared::api::Event;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// A comment line is sent when nothing happened for this long, so proxies keep the stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// One frame of the stream, described the way OpenAPI 3.1 describes an item of a
+/// `text/event-stream`: `event` is the event's type, `data` its JSON, an [`Event`].
+struct EventFrame;
+
+/// The SSE event names, one per [`Event`] variant ([`Event::name`]).
+const EVENT_NAMES: [&str; 5] = ["job", "batch", "progress", "queue", "resync"];
+
+impl utoipa::PartialSchema for EventFrame {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        // `contentSchema` (JSON Schema 2020-12) has no builder in utoipa: it goes in as a raw
+        // keyword (this map is written as it is).
+        let content_schema: utoipa::openapi::extensions::Extensions = [(
+            "contentSchema",
+            serde_json::json!({ "$ref": "#/components/schemas/Event" }),
+        )]
+        .into_iter()
+        .collect();
+        ObjectBuilder::new()
+            .description(Some(
+                "One Server-Sent Events frame: `event:` names the type, `data:` is the JSON of an `Event`.",
+            ))
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(EVENT_NAMES)),
+            )
+            .required("event")
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .extensions(Some(content_schema)),
+            )
+            .required("data")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventFrame {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EventFrame".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            <Event as utoipa::ToSchema>::name().into(),
+            <Event as utoipa::PartialSchema>::schema(),
+        ));
+        <Event as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(stream);
+    cfg.service(super::Documented(stream));
 }
 
 fn frame(event: &Event) -> Bytes {
@@ -26,7 +82,8 @@ fn frame(event: &Event) -> Bytes {
 /// browsers may pass it as `?access_token=`.
 #[utoipa::path(
     tag = "events",
-    responses((status = 200, description = "text/event-stream of Event", content_type = "text/event-stream", body = Event))
+    operation_id = "stream_events",
+    responses((status = 200, description = "text/event-stream: one frame per change", content_type = "text/event-stream", body = EventFrame))
 )]
 #[get("/events")]
 async fn stream(queue: web::Data<Queue>) -> HttpResponse {
@@ -56,4 +113,24 @@ async fn stream(queue: web::Data<Queue>) -> HttpResponse {
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_schema_names_every_event() {
+        let events = [
+            Event::Resync,
+            Event::Progress {
+                batch_id: "bt_1".into(),
+                progress: 0.5,
+                log_tail: vec![],
+            },
+        ];
+        for e in &events {
+            assert!(EVENT_NAMES.contains(&e.name()), "{}", e.name());
+        }
+    }
 }

@@ -7,6 +7,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(metrics);
+    // Other methods on these paths: 405 with `Allow`, in the API's error shape.
+    cfg.map(|c| c.service(web::resource(["/healthz", "/metrics"]).to(super::unrouted)));
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -17,7 +19,12 @@ struct Health {
 }
 
 /// Liveness: the daemon answers and its store is open.
-#[utoipa::path(tag = "operations", responses((status = 200, body = Health)), security(()))]
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "healthz",
+    responses((status = 200, body = Health)),
+    security(())
+)]
 #[get("/healthz")]
 async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -28,7 +35,12 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
 }
 
 /// Prometheus metrics, names prefixed `cosmosq_`.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")), security(()))]
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")),
+    security(())
+)]
 #[get("/metrics")]
 async fn metrics(queue: web::Data<Queue>) -> HttpResponse {
     let text = queue.metrics().render(

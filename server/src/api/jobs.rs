@@ -1,6 +1,6 @@
 //! `/api/v1/jobs`.
 
-use super::blocking;
+use super::{blocking, Body, Documented};
 use crate::error::{ApiResult, ErrorResponse};
 use crate::queue::Queue;
 use actix_web::{get, post, web, HttpResponse};
@@ -9,17 +9,18 @@ use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(show)
-        .service(cancel)
-        .service(move_to)
-        .service(retry);
+    cfg.service(Documented(create))
+        .service(Documented(list))
+        .service(Documented(show))
+        .service(Documented(cancel))
+        .service(Documented(move_to))
+        .service(Documented(retry));
 }
 
 /// Add one job at the bottom of the queue.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "create_job",
     request_body = JobInput,
     responses(
         (status = 201, description = "Queued", body = Job),
@@ -29,7 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/jobs")]
-async fn create(queue: web::Data<Queue>, body: web::Json<JobInput>) -> ApiResult<HttpResponse> {
+async fn create(queue: web::Data<Queue>, body: Body<JobInput>) -> ApiResult<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.add_job(body.into_inner())).await?;
     Ok(HttpResponse::Created().json(job))
@@ -45,8 +46,12 @@ struct ListQuery {
 /// List jobs: queued ones by position, then the rest newest first.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "list_jobs",
     params(ListQuery),
-    responses((status = 200, body = Vec<Job>), (status = 400, body = ErrorResponse))
+    responses(
+        (status = 200, body = Vec<Job>),
+        (status = 400, description = "`invalid_query`: unknown status or parameter", body = ErrorResponse),
+    )
 )]
 #[get("/jobs")]
 async fn list(queue: web::Data<Queue>, query: web::Query<ListQuery>) -> HttpResponse {
@@ -56,6 +61,7 @@ async fn list(queue: web::Data<Queue>, query: web::Query<ListQuery>) -> HttpResp
 /// One job, with its position while queued.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "get_job",
     params(("id" = String, Path, description = "Job id (`jb_...`)")),
     responses((status = 200, body = Job), (status = 404, body = ErrorResponse))
 )]
@@ -68,6 +74,7 @@ async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpR
 /// their places in the queue.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "cancel_job",
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, body = Job),
@@ -85,6 +92,7 @@ async fn cancel(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<Htt
 /// Move a queued job to a 1-based position (1 = top; past the end = bottom).
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "move_job",
     params(("id" = String, Path, description = "Job id")),
     request_body = MoveInput,
     responses(
@@ -98,7 +106,7 @@ async fn cancel(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<Htt
 async fn move_to(
     queue: web::Data<Queue>,
     id: web::Path<String>,
-    body: web::Json<MoveInput>,
+    body: Body<MoveInput>,
 ) -> ApiResult<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.move_job(&id, body.position)).await?;
@@ -108,6 +116,7 @@ async fn move_to(
 /// Queue a failed or canceled job again, at the bottom, with attempts reset.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "retry_job",
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, body = Job),

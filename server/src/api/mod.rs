@@ -15,9 +15,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::OnceLock;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::OpenApiFactory;
 
 pub use health::configure as configure_root;
 
@@ -56,7 +60,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every `/api/v1` route.
+/// Every `/api/v1` route. A path the API has, asked with a method it does not take, answers
+/// 405 with `Allow`; any other unknown path 404 `route_not_found` (both `{code, message}`).
 pub fn configure_v1(cfg: &mut ServiceConfig) {
     prompts::configure(cfg);
     jobs::configure(cfg);
@@ -64,6 +69,150 @@ pub fn configure_v1(cfg: &mut ServiceConfig) {
     queue::configure(cfg);
     batches::configure(cfg);
     events::configure(cfg);
+    cfg.default_service(web::to(unrouted));
+}
+
+/// An `/api/v1` handler registered through this wrapper gets the answers every API operation
+/// can give documented in the OpenAPI spec, so that the spec lists every status it may send:
+/// 401 (a token is configured and missing or wrong), 400 for malformed path, query or body,
+/// 413 and 415 for JSON bodies. Responses the handler documents itself take precedence.
+pub struct Documented<S>(pub S);
+
+impl<S: actix_web::dev::HttpServiceFactory> actix_web::dev::HttpServiceFactory for Documented<S> {
+    fn register(self, config: &mut actix_web::dev::AppService) {
+        self.0.register(config)
+    }
+}
+
+impl<S: OpenApiFactory> OpenApiFactory for Documented<S> {
+    fn paths(&self) -> utoipa::openapi::path::Paths {
+        let mut paths = self.0.paths();
+        for item in paths.paths.values_mut() {
+            let has_path_params = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            for op in operations(item) {
+                document_common_errors(op, has_path_params);
+            }
+        }
+        paths
+    }
+
+    fn schemas(&self, schemas: &mut Vec<(String, RefOr<utoipa::openapi::schema::Schema>)>) {
+        self.0.schemas(schemas)
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorResponse"))),
+            )
+            .build(),
+    )
+}
+
+fn document_common_errors(op: &mut Operation, has_path_params: bool) {
+    let responses = &mut op.responses.responses;
+    let mut add = |status: &str, description: &str| {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_response(description));
+    };
+    add(
+        "401",
+        "`unauthorized`: the daemon has an `auth_token` and the request did not present it",
+    );
+    let has_params = has_path_params || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    if op.request_body.is_some() {
+        add(
+            "400",
+            "`malformed_json` or `invalid_body`: the body is not JSON of the documented shape (syntax, types, unknown fields)",
+        );
+        add(
+            "413",
+            "`body_too_large`: the body is larger than `max_body_bytes`",
+        );
+        add(
+            "415",
+            "`unsupported_media_type`: the body was not sent as `application/json`",
+        );
+    } else if has_params {
+        add(
+            "400",
+            "`invalid_path` or `invalid_query`: a path or query parameter does not parse",
+        );
+    }
+}
+
+/// Each documented path (as an actix pattern) with the methods it takes, for 405 answers.
+fn routes() -> &'static [(actix_web::dev::ResourceDef, Vec<String>)] {
+    static ROUTES: OnceLock<Vec<(actix_web::dev::ResourceDef, Vec<String>)>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        crate::startup::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("OPTIONS", item.options.is_some()),
+                    ("HEAD", item.head.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("TRACE", item.trace.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, has)| *has)
+                .map(|(m, _)| m.to_string())
+                .collect();
+                (actix_web::dev::ResourceDef::new(path.as_str()), methods)
+            })
+            .collect()
+    })
+}
+
+/// The methods the API takes on this path (empty: no such path).
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    routes()
+        .iter()
+        .filter(|(def, _)| def.is_match(path))
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect()
+}
+
+/// Requests no route took: 405 with `Allow` when the path exists, else 404.
+pub async fn unrouted(req: HttpRequest) -> ApiResult<HttpResponse> {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return not_found(req).await;
+    }
+    let allow = allowed.join(", ");
+    Ok(HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow.clone()))
+        .json(ErrorResponse {
+            code: "method_not_allowed".into(),
+            message: format!("{} takes {allow}, not {}", req.path(), req.method()),
+            preview: None,
+        }))
 }
 
 /// Run a queue operation that may block (disk flush, ffprobe) off the async workers.
@@ -102,6 +251,72 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         other => ApiError::bad_request("malformed_json", format!("cannot read the body: {other}")),
     };
     e.into()
+}
+
+/// A JSON request body of type `T`. Unlike `web::Json<T>` it takes only a JSON object (serde
+/// would also fill a struct from an array: `[null, null]` as `{mix_controls, max_batch_size}`),
+/// and a number with a zero fraction counts as an integer (`3.0` is a valid `position`), as in
+/// JSON Schema. Errors are those of `json_error`: `malformed_json`, `invalid_body`, 413, 415.
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Body<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move { Ok(Body(parse_body(value.await?.into_inner())?)) })
+    }
+}
+
+/// The typed body from parsed JSON: objects only, integral floats as integers.
+pub fn parse_body<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> ApiResult<T> {
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body does not fit the schema: expected a JSON object",
+        ));
+    }
+    integral_floats_as_integers(&mut value);
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("the body does not fit the schema: {e}"),
+        )
+    })
+}
+
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) {
+                // Integral floats in u64 or i64 range convert exactly.
+                if (0.0..1.8446744073709552e19).contains(&f) {
+                    *n = (f as u64).into();
+                } else if (-9.223372036854776e18..0.0).contains(&f) {
+                    *n = (f as i64).into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -181,6 +396,66 @@ pub async fn require_token(
 
 #[cfg(test)]
 mod tests {
+    use cosmosq_shared::api::{MoveInput, QueueSettingsPatch};
+    use serde_json::json;
+
+    #[test]
+    fn bodies_must_be_objects() {
+        // serde alone fills a struct from an array: `[null, null]` was a settings patch.
+        assert!(serde_json::from_value::<QueueSettingsPatch>(json!([null, null])).is_ok());
+        for body in [
+            json!([null, null]),
+            json!([1]),
+            json!("x"),
+            json!(3),
+            json!(null),
+        ] {
+            let e = super::parse_body::<QueueSettingsPatch>(body.clone()).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_str()),
+                (400, "invalid_body"),
+                "{body}"
+            );
+        }
+        let p: QueueSettingsPatch = super::parse_body(json!({"auto_batch": false})).unwrap();
+        assert_eq!(p.auto_batch, Some(false));
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        let m: MoveInput = super::parse_body(json!({"position": 3.0})).unwrap();
+        assert_eq!(m.position, 3);
+        let p: QueueSettingsPatch = super::parse_body(json!({"max_batch_size": 64.0})).unwrap();
+        assert_eq!(p.max_batch_size, Some(64));
+        for bad in [
+            json!(1.5),
+            json!(-1.0),
+            json!(4294967296.0),
+            json!(1e300),
+            json!("1"),
+        ] {
+            let e = super::parse_body::<MoveInput>(json!({ "position": bad })).unwrap_err();
+            assert_eq!(e.code, "invalid_body", "{bad}");
+        }
+        // Floats stay floats where a float is expected.
+        let mut v = json!({"guidance": 7.0, "list": [2.0, 0.5], "big": 1e300});
+        super::integral_floats_as_integers(&mut v);
+        assert_eq!(v, json!({"guidance": 7, "list": [2, 0.5], "big": 1e300}));
+    }
+
+    #[test]
+    fn allowed_methods_come_from_the_spec() {
+        assert_eq!(super::allowed_methods("/api/v1/jobs"), ["GET", "POST"]);
+        assert_eq!(
+            super::allowed_methods("/api/v1/prompts/ps_1"),
+            ["GET", "DELETE"]
+        );
+        assert_eq!(super::allowed_methods("/api/v1/jobs/jb_1/move"), ["POST"]);
+        assert_eq!(super::allowed_methods("/healthz"), ["GET"]);
+        assert!(super::allowed_methods("/api/v1/nope").is_empty());
+        assert!(super::allowed_methods("/api/v1/jobs/a/b/c").is_empty());
+    }
+
     #[test]
     fn constant_time_compare() {
         assert!(super::same(b"abc", b"abc"));

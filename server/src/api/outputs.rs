@@ -8,7 +8,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(output);
+    cfg.service(super::Documented(output));
 }
 
 fn output_not_found(message: String) -> ApiError {
@@ -19,6 +19,7 @@ fn output_not_found(message: String) -> ApiError {
 /// player can seek. Only that recorded path is ever served.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "get_job_output",
     params(("id" = String, Path, description = "Job id (`jb_...`)")),
     responses(
         (status = 200, description = "The video file", content_type = "video/mp4"),

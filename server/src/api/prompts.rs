@@ -1,6 +1,6 @@
 //! `/api/v1/prompts`.
 
-use super::blocking;
+use super::{blocking, Body, Documented};
 use crate::error::{ApiResult, ErrorResponse};
 use crate::queue::Queue;
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -8,31 +8,35 @@ use cosmosq_shared::api::{Prompt, PromptInput};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(show)
-        .service(remove);
+    cfg.service(Documented(create))
+        .service(Documented(list))
+        .service(Documented(show))
+        .service(Documented(remove));
 }
 
 /// Create a prompt. The daemon probes the input video (frames, fps, size, aspect bucket).
 #[utoipa::path(
     tag = "prompts",
+    operation_id = "create_prompt",
     request_body = PromptInput,
     responses(
         (status = 201, description = "Created", body = Prompt),
-        (status = 400, description = "Malformed body", body = ErrorResponse),
         (status = 422, description = "Bad values, or a video that is missing, not allowed or unreadable", body = ErrorResponse),
     )
 )]
 #[post("/prompts")]
-async fn create(queue: web::Data<Queue>, body: web::Json<PromptInput>) -> ApiResult<HttpResponse> {
+async fn create(queue: web::Data<Queue>, body: Body<PromptInput>) -> ApiResult<HttpResponse> {
     let q = queue.into_inner();
     let prompt = blocking(move || q.add_prompt(body.into_inner())).await?;
     Ok(HttpResponse::Created().json(prompt))
 }
 
 /// List prompts, newest first.
-#[utoipa::path(tag = "prompts", responses((status = 200, body = Vec<Prompt>)))]
+#[utoipa::path(
+    tag = "prompts",
+    operation_id = "list_prompts",
+    responses((status = 200, body = Vec<Prompt>))
+)]
 #[get("/prompts")]
 async fn list(queue: web::Data<Queue>) -> HttpResponse {
     HttpResponse::Ok().json(queue.prompts())
@@ -41,6 +45,7 @@ async fn list(queue: web::Data<Queue>) -> HttpResponse {
 /// One prompt.
 #[utoipa::path(
     tag = "prompts",
+    operation_id = "get_prompt",
     params(("id" = String, Path, description = "Prompt id (`ps_...`)")),
     responses((status = 200, body = Prompt), (status = 404, body = ErrorResponse))
 )]
@@ -52,6 +57,7 @@ async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpR
 /// Delete a prompt that no queued or running job uses.
 #[utoipa::path(
     tag = "prompts",
+    operation_id = "delete_prompt",
     params(("id" = String, Path, description = "Prompt id")),
     responses(
         (status = 204, description = "Deleted"),

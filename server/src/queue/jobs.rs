@@ -144,7 +144,10 @@ impl Queue {
         let config = JobConfig::from_input(input.config, kind)?;
         crate::executor::supports(&self.config.executor.profile, &config)
             .map_err(|(code, message)| ApiError::invalid(code, message))?;
-        let id = self.mutate(|state, change| {
+        // The reply's view is taken right after the change applies: the new job is then the
+        // last one, so its position needs no count of the whole queue.
+        let mut added = None;
+        self.mutate_then(|state, change| {
             let prompt = state.prompts.get(&input.prompt_id).ok_or_else(|| {
                 ApiError::invalid(
                     "prompt_not_found",
@@ -192,8 +195,8 @@ impl Queue {
             let id = job.id.clone();
             change.jobs.push(JobRecord { job, order });
             Ok(id)
-        })?;
-        self.job(&id)
+        }, |state, id: &String| added = Some(state.job_view(&state.jobs[id])))?;
+        Ok(added.expect("a committed add records its view"))
     }
 
     pub fn job(&self, id: &str) -> Result<Job, ApiError> {

@@ -1,8 +1,20 @@
 //! The queue: every state change of prompts, jobs and batches goes through here.
 //!
 //! State lives in memory for fast reads and is written to the [`Store`] before it changes in
-//! memory: an operation computes a [`Change`] from the current state, commits it (one flushed
-//! transaction), then applies it and publishes events. A failed commit changes nothing.
+//! memory: an operation computes a [`Change`] from the current state, writes it (one sled
+//! transaction), applies it, and then waits until a flush to disk covers it before it
+//! publishes its events and returns: nothing is acknowledged before it is durable. A failed
+//! write changes nothing.
+//!
+//! **Group commit.** The flush happens after the state lock is released, so operations that
+//! arrive while one flush runs share the next one: one thread flushes for everyone whose
+//! change was written before the flush began (see [`Queue::flush_through`]). Later operations
+//! compute on top of earlier, not yet flushed changes; sled keeps its log in order, so the
+//! flush that makes a later change durable makes the earlier ones durable too. Reads (views,
+//! lists) see a change as soon as it is applied, which can be a few milliseconds before it is
+//! durable; its reply and its events wait. A failed flush answers the operation with a storage
+//! error; the change stays applied (in memory and in sled's buffers alike) and is made durable
+//! by the next flush that succeeds.
 //! The HTTP layer and the workers only call the public methods; nothing here knows HTTP.
 
 mod batches;
@@ -19,10 +31,10 @@ use cosmosq_shared::api::{
 };
 use cosmosq_shared::plan::{Limits, PlanMode};
 use cosmosq_shared::CostModel;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +61,8 @@ struct State {
     jobs: HashMap<String, JobRecord>,
     /// Queued jobs by order key.
     order: BTreeMap<u64, String>,
+    /// Ids of the running jobs (so the queue view need not scan every job).
+    running: HashSet<String>,
     batches: HashMap<String, BatchRecord>,
     /// Pending batches by run order.
     pending: BTreeMap<(u64, u32), String>,
@@ -58,6 +72,10 @@ struct State {
     /// Recently previewed plans: (plan_id, mode, limits).
     previews: VecDeque<(String, PlanMode, Limits)>,
     live: HashMap<String, Live>,
+    /// Bumped by every applied change: the version of everything `view` shows.
+    version: u64,
+    /// Events of applied changes, by version, waiting for a flush that covers them.
+    outbox: VecDeque<(u64, Event)>,
 }
 
 impl State {
@@ -79,8 +97,14 @@ impl State {
 
     /// 1-based place of a queued job.
     fn position(&self, record: &JobRecord) -> Option<u32> {
-        (record.job.status == JobStatus::Queued)
-            .then(|| self.order.range(..record.order).count() as u32 + 1)
+        if record.job.status != JobStatus::Queued {
+            return None;
+        }
+        // The last job (every add lands there) without counting the whole queue.
+        if self.order.last_key_value().map(|(k, _)| *k) == Some(record.order) {
+            return Some(self.order.len() as u32);
+        }
+        Some(self.order.range(..record.order).count() as u32 + 1)
     }
 
     fn job_view(&self, record: &JobRecord) -> Job {
@@ -114,6 +138,7 @@ impl State {
     }
 
     fn apply(&mut self, change: Change) {
+        self.version += 1;
         for (id, prompt) in change.prompts {
             match prompt {
                 Some(p) => self.prompts.insert(id, p),
@@ -125,15 +150,27 @@ impl State {
         for record in &change.jobs {
             if let Some(old) = self.jobs.get(&record.job.id) {
                 *self.counts.get_mut(old.job.status) -= 1;
-                if old.job.status == JobStatus::Queued {
-                    self.order.remove(&old.order);
+                match old.job.status {
+                    JobStatus::Queued => {
+                        self.order.remove(&old.order);
+                    }
+                    JobStatus::Running => {
+                        self.running.remove(&old.job.id);
+                    }
+                    _ => {}
                 }
             }
         }
         for record in change.jobs {
             *self.counts.get_mut(record.job.status) += 1;
-            if record.job.status == JobStatus::Queued {
-                self.order.insert(record.order, record.job.id.clone());
+            match record.job.status {
+                JobStatus::Queued => {
+                    self.order.insert(record.order, record.job.id.clone());
+                }
+                JobStatus::Running => {
+                    self.running.insert(record.job.id.clone());
+                }
+                _ => {}
             }
             self.jobs.insert(record.job.id.clone(), record);
         }
@@ -165,9 +202,35 @@ impl State {
     }
 }
 
+/// The serialized queue view of one state version (`GET /api/v1/queue` without paging).
+#[derive(Clone)]
+pub struct ViewBytes {
+    /// Strong entity tag: this daemon run's instance id and the state version.
+    pub etag: String,
+    pub body: actix_web::web::Bytes,
+    version: u64,
+}
+
+/// Group commit bookkeeping (see the module docs).
+#[derive(Default)]
+struct Flushing {
+    /// Every change with a version up to this one is on disk.
+    flushed: u64,
+    /// A thread is flushing now; the others wait on `Queue::flushed`.
+    busy: bool,
+}
+
 pub struct Queue {
     store: Store,
     state: Mutex<State>,
+    /// The highest version whose store write has completed (set under the state lock).
+    written: AtomicU64,
+    flushing: Mutex<Flushing>,
+    flushed: Condvar,
+    /// The last serialized full view; rebuilt by one request at a time when stale.
+    view_cache: Mutex<Option<ViewBytes>>,
+    /// Random per run, so an entity tag never survives a restart.
+    instance: String,
     events: Events,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
@@ -193,6 +256,11 @@ impl Queue {
                 cost: config.cost_model.clone(),
                 ..State::default()
             }),
+            written: AtomicU64::new(0),
+            flushing: Mutex::new(Flushing::default()),
+            flushed: Condvar::new(),
+            view_cache: Mutex::new(None),
+            instance: crate::ids::new_id("q"),
             events,
             config,
             metrics,
@@ -233,23 +301,75 @@ impl Queue {
             after(&mut state, &out);
             return Ok(out);
         }
-        self.store.commit(&change)?;
+        self.store.write(&change)?;
         let job_ids: Vec<String> = change.jobs.iter().map(|r| r.job.id.clone()).collect();
         let batch_ids: Vec<String> = change.batches.iter().map(|r| r.batch.id.clone()).collect();
         state.apply(change);
+        let version = state.version;
+        self.written.store(version, Ordering::SeqCst);
         after(&mut state, &out);
         for id in batch_ids {
             let batch = state.batch_view(&state.batches[&id]);
-            self.events.publish(Event::Batch { batch });
+            state.outbox.push_back((version, Event::Batch { batch }));
         }
         for id in job_ids {
             let job = state.job_view(&state.jobs[&id]);
-            self.events.publish(Event::Job { job });
+            state.outbox.push_back((version, Event::Job { job }));
         }
-        self.events.publish(state.queue_event());
+        let queue_event = state.queue_event();
+        state.outbox.push_back((version, queue_event));
         drop(state);
+        self.flush_through(version)?;
+        self.publish_flushed();
         self.wake.notify_waiters();
         Ok(out)
+    }
+
+    /// Return once every change up to `version` is on disk. The first caller to find no
+    /// flush running flushes everything written so far; callers arriving meanwhile wait for
+    /// it and, when it did not cover them, one of them flushes next (group commit).
+    fn flush_through(&self, version: u64) -> Result<(), ApiError> {
+        let mut f = self.lock_flushing();
+        loop {
+            if f.flushed >= version {
+                return Ok(());
+            }
+            if f.busy {
+                f = self
+                    .flushed
+                    .wait(f)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            f.busy = true;
+            // Every version up to `target` finished its store write before this flush starts.
+            let target = self.written.load(Ordering::SeqCst);
+            drop(f);
+            let result = self.store.flush();
+            f = self.lock_flushing();
+            f.busy = false;
+            if result.is_ok() {
+                f.flushed = f.flushed.max(target);
+            }
+            self.flushed.notify_all();
+            result?;
+        }
+    }
+
+    fn lock_flushing(&self) -> MutexGuard<'_, Flushing> {
+        self.flushing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publish, in order, the queued events of every change a flush has covered.
+    fn publish_flushed(&self) {
+        let flushed = self.lock_flushing().flushed;
+        let mut state = self.lock();
+        while state.outbox.front().is_some_and(|(v, _)| *v <= flushed) {
+            let (_, event) = state.outbox.pop_front().expect("checked above");
+            self.events.publish(event);
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -286,28 +406,85 @@ impl Queue {
 
     /// The queue as `GET /api/v1/queue` shows it.
     pub fn view(&self) -> QueueView {
+        self.view_page(0, None)
+    }
+
+    /// [`Queue::view`] with only `limit` jobs (all when `None`) after the first `offset`
+    /// (running jobs first, then queued ones by position); counts stay those of the whole queue.
+    pub fn view_page(&self, offset: usize, limit: Option<usize>) -> QueueView {
         let state = self.lock();
+        Self::view_of(&state, &self.config.executor.profile, offset, limit)
+    }
+
+    fn view_of(state: &State, executor: &str, offset: usize, limit: Option<usize>) -> QueueView {
         let meta = state.meta();
-        let mut running: Vec<&JobRecord> = state
-            .jobs
-            .values()
-            .filter(|r| r.job.status == JobStatus::Running)
-            .collect();
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut running: Vec<&JobRecord> = state.running.iter().map(|id| &state.jobs[id]).collect();
         running.sort_by(|a, b| (&a.job.started_at, a.order).cmp(&(&b.job.started_at, b.order)));
-        let mut jobs: Vec<Job> = running.into_iter().map(|r| r.job.clone()).collect();
-        jobs.extend(state.order.values().enumerate().map(|(i, id)| {
-            let mut job = state.jobs[id].job.clone();
-            job.position = Some(i as u32 + 1);
-            job
-        }));
+        let running_count = running.len();
+        let mut jobs: Vec<Job> = running
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.job.clone())
+            .collect();
+        let queued_offset = offset.saturating_sub(running_count);
+        let room = limit - jobs.len();
+        jobs.extend(
+            state
+                .order
+                .values()
+                .enumerate()
+                .skip(queued_offset)
+                .take(room)
+                .map(|(i, id)| {
+                    let mut job = state.jobs[id].job.clone();
+                    job.position = Some(i as u32 + 1);
+                    job
+                }),
+        );
         QueueView {
             paused: meta.paused,
             paused_reason: meta.paused_reason.clone(),
             settings: meta.settings,
             counts: state.counts,
-            executor: self.config.executor.profile.clone(),
+            executor: executor.to_string(),
             jobs,
         }
+    }
+
+    /// The entity tag of the current full view, without building it.
+    pub fn view_etag(&self) -> String {
+        let version = self.lock().version;
+        format!("\"{}-{version}\"", self.instance)
+    }
+
+    /// The full view serialized, from the cache when no change happened since it was built.
+    /// One request at a time rebuilds a stale cache; the state lock is held only while the
+    /// jobs are copied, not while they are serialized.
+    pub fn view_bytes(&self) -> ViewBytes {
+        let mut cache = self
+            .view_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (view, version) = {
+            let state = self.lock();
+            if let Some(hit) = cache.as_ref().filter(|c| c.version == state.version) {
+                return hit.clone();
+            }
+            (
+                Self::view_of(&state, &self.config.executor.profile, 0, None),
+                state.version,
+            )
+        };
+        let body = serde_json::to_vec(&view).expect("the queue view always serialises");
+        let fresh = ViewBytes {
+            etag: format!("\"{}-{version}\"", self.instance),
+            body: body.into(),
+            version,
+        };
+        *cache = Some(fresh.clone());
+        fresh
     }
 
     /// Pause: the running batch finishes, nothing new starts (except batches of an executed plan).
@@ -406,5 +583,83 @@ impl Queue {
         if let Err(e) = result {
             tracing::error!(error = %e, "could not record the clean stop");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &std::path::Path, events: Events) -> Queue {
+        let config = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
+        Queue::open(Arc::new(config), events, Arc::new(Metrics::default())).unwrap()
+    }
+
+    /// Concurrent changes share flushes (group commit), yet each one computes on the one
+    /// before it, is durable when it returns, and publishes its events exactly once.
+    #[test]
+    fn concurrent_changes_are_serial_durable_and_published_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = Events::default();
+        let mut rx = events.subscribe();
+        let queue = Arc::new(open(dir.path(), events));
+        while rx.try_recv().is_ok() {} // start-up's own change
+        let start = queue.lock().meta().next_batch_seq;
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let queue = queue.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        queue
+                            .mutate(|state, change| {
+                                let mut meta = state.meta().clone();
+                                meta.next_batch_seq += 1;
+                                change.meta = Some(meta);
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(queue.lock().meta().next_batch_seq, start + 400);
+        assert!(queue.lock().outbox.is_empty(), "every event was published");
+        let flushed = queue.lock_flushing().flushed;
+        assert!(flushed >= queue.written.load(Ordering::SeqCst));
+        let mut published = 0;
+        while let Ok(event) = rx.try_recv() {
+            if matches!(event, Event::Queue { .. }) {
+                published += 1;
+            }
+        }
+        assert_eq!(published, 400);
+        drop(queue);
+        let reopened = open(dir.path(), Events::default());
+        assert_eq!(reopened.lock().meta().next_batch_seq, start + 400);
+    }
+
+    #[test]
+    fn the_view_cache_follows_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = open(dir.path(), Events::default());
+        let first = queue.view_bytes();
+        assert_eq!(first.etag, queue.view_etag());
+        assert_eq!(
+            queue.view_bytes().body,
+            first.body,
+            "unchanged: served from the cache"
+        );
+        queue.pause("test").unwrap();
+        let second = queue.view_bytes();
+        assert_ne!(second.etag, first.etag);
+        let view: QueueView = serde_json::from_slice(&second.body).unwrap();
+        assert_eq!(view, queue.view());
+        assert!(view.paused);
     }
 }
