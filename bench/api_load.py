@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, Daemon, machine, make_clip, release_binary, tempdir  # noqa: E402
+from common import Daemon, machine, make_clip, private_copy, release_binary, tempdir, write_results  # noqa: E402
 
 
 def wrk(url, seconds, connections, script=None, headers=()):
@@ -96,13 +96,8 @@ def probe(port, path, headers=None):
 
 
 def bare_binary(work):
-    src = os.environ.get("BARE_ACTIX_BIN",
-                         os.path.join(ROOT, "target", "release", "examples", "bare_actix"))
-    if not os.path.exists(src):
-        raise SystemExit(f"{src} is missing: cargo build --release -p cosmosq --example bare_actix")
-    dst = os.path.join(work, "bare_actix")
-    shutil.copy2(src, dst)
-    return dst
+    return private_copy(work, "BARE_ACTIX_BIN", "release/examples/bare_actix",
+                        "cargo build --release -p cosmosq --example bare_actix")
 
 
 def main():
@@ -188,9 +183,7 @@ def main():
             note += f", queue {args.fill} -> {r['queued_after']} jobs"
         print(f"| {label} | {r['rps']:,.0f} | {r['p99_ms']:.2f} ms | "
               f"{r['rps'] / results[ref]['rps']:.3f} | {note} |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "args": vars(args), "results": results}, f, indent=1)
+    write_results(args.json, results, args=vars(args))
 
 
 if __name__ == "__main__":

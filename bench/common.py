@@ -19,14 +19,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN = os.path.join(ROOT, "tests", "standin", "cosmos_standin.py")
 
 
-def release_binary(workdir):
-    """A private copy of target/release/cosmosq (build it with `cargo build --release -p cosmosq`)."""
-    src = os.environ.get("COSMOSQ_BIN", os.path.join(ROOT, "target", "release", "cosmosq"))
+def private_copy(workdir, env, relpath, build):
+    """A private copy of a built binary ($env, else target/<relpath>), so a concurrent build
+    cannot replace it mid-run; `build` is the command that makes it."""
+    src = os.environ.get(env, os.path.join(ROOT, "target", *relpath.split("/")))
     if not os.path.exists(src):
-        raise SystemExit(f"{src} is missing: run `cargo build --release -p cosmosq` first")
-    dst = os.path.join(workdir, "cosmosq")
+        raise SystemExit(f"{src} is missing: run `{build}` first")
+    dst = os.path.join(workdir, os.path.basename(src))
     shutil.copy2(src, dst)
     return dst
+
+
+def release_binary(workdir):
+    """A private copy of target/release/cosmosq."""
+    return private_copy(workdir, "COSMOSQ_BIN", "release/cosmosq",
+                        "cargo build --release -p cosmosq")
+
+
+def write_results(path, results, **extra):
+    """The results as JSON, with the machine they were measured on."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"machine": machine(), **extra, "results": results}, f, indent=1)
 
 
 def machine():

@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_load  # noqa: E402
-from common import ROOT, Daemon, machine, make_clip, release_binary, tempdir  # noqa: E402
+from common import ROOT, Daemon, machine, make_clip, release_binary, tempdir, write_results  # noqa: E402
 
 PROBE = """<script>
 (function () {
@@ -131,9 +131,7 @@ def main():
             print(f"preview recompute, {args.jobs} jobs, {args.iters} runs: {out['preview']}")
     finally:
         d.stop()
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "results": out}, f, indent=1)
+    write_results(args.json, out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import STANDIN, Daemon, machine, make_clip, release_binary, tempdir  # noqa: E402
+from common import STANDIN, Daemon, machine, make_clip, release_binary, tempdir, write_results  # noqa: E402
 
 PROFILES = {
     # name: (num_steps, frames)
@@ -223,9 +223,7 @@ def main():
               f"{r['makespan']:.2f} | {r['standin_seconds']:.2f} | {r['overhead']:.2f} s "
               f"({r['overhead_pct']:.2f}%) | {r['between_pct']:.2f}% | {r['measured_speedup']:.2f}x | "
               f"{r['estimated_speedup']:.2f}x |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "spawn_seconds": spawn, "results": results}, f, indent=1)
+    write_results(args.json, results, spawn_seconds=spawn)
 
 
 if __name__ == "__main__":

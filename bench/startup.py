@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_load  # noqa: E402
-from common import Daemon, machine, make_clip, release_binary, tempdir  # noqa: E402
+from common import Daemon, machine, make_clip, release_binary, tempdir, write_results  # noqa: E402
 
 
 def du(path):
@@ -161,9 +161,7 @@ def main():
     assert q["counts"]["queued"] == n and q["paused"], q
     out["large"]["db_bytes_end"] = du(db)
     d.stop()
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "results": out}, f, indent=1)
+    write_results(args.json, out)
 
 
 if __name__ == "__main__":
