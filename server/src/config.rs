@@ -105,6 +105,10 @@ pub struct SlotConfig {
     pub env: BTreeMap<String, String>,
     /// Put in front of the command (e.g. `["ssh", "gpu2"]` or a `docker run ...` argv).
     pub prefix: Vec<String>,
+    /// The prefix hands the rest of the argv to a shell on another machine, as `ssh` does:
+    /// quote every token after the prefix for that shell, so prompt text and paths reach the
+    /// program verbatim there too.
+    pub remote_shell: bool,
 }
 
 impl Slots {

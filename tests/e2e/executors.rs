@@ -444,6 +444,50 @@ fn prompt_text_reaches_the_program_verbatim_and_runs_nothing() {
     assert!(!marker.exists(), "a shell ran the prompt");
 }
 
+/// A slot behind `ssh`: the remote side joins the argv into one string for its shell. With
+/// `remote_shell = true` every token is quoted for it, so text still arrives verbatim.
+#[test]
+fn a_remote_shell_slot_quotes_every_token_for_the_remote_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    // What `ssh host ARGS...` does on the far side: `$SHELL -c "ARGS joined by spaces"`.
+    let ssh = dir.path().join("fake-ssh.py");
+    std::fs::write(
+        &ssh,
+        "import subprocess, sys\nsys.exit(subprocess.call(['sh', '-c', ' '.join(sys.argv[1:])]))\n",
+    )
+    .unwrap();
+    let s = daemon(
+        "transfer1",
+        &format!(
+            "[[executor.slots]]\nname = \"remote\"\nremote_shell = true\nprefix = [\"python3\", \"{}\"]\n",
+            ssh.display()
+        ),
+        &[],
+    );
+    let app = &s.app;
+    let marker = dir.path().join("pwned");
+    let negative = format!(
+        "blurry; touch {0} $(touch {0}) `touch {0}` | tee {0} && echo \"it's\"",
+        marker.display()
+    );
+    let video = crate::support::test_video();
+    let r = app.post(
+        "/api/v1/prompts",
+        json!({"text": "a cat", "negative_prompt": negative, "input_video": video}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = add(
+        app,
+        r.body["id"].as_str().unwrap(),
+        json!({"weights": {"edge": 0.5}}),
+    );
+    app.wait_idle(60);
+    let job = app.job(&id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(params(&job)["negative_prompt"], negative.as_str());
+    assert!(!marker.exists(), "the remote shell ran the negative prompt");
+}
+
 #[test]
 fn a_program_that_cannot_start_fails_its_jobs_clearly() {
     let dir = tempfile::tempdir().unwrap();

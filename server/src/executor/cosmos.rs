@@ -17,6 +17,17 @@ fn error(code: &str, message: impl Into<String>) -> ErrorBody {
     }
 }
 
+/// One argv token as a POSIX shell word: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(token: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c);
+    if !token.is_empty() && token.chars().all(plain) {
+        token.to_string()
+    } else {
+        format!("'{}'", token.replace('\'', "'\\''"))
+    }
+}
+
 /// Run `args` (the profile's flags) for a batch on `slot`, logging into `<dir>/run.log`.
 pub async fn launch(
     config: &ExecutorConfig,
@@ -27,9 +38,16 @@ pub async fn launch(
     step: &(dyn Fn(&str) -> Option<f64> + Sync),
 ) -> Ended {
     let mut argv = slot.prefix.clone();
-    argv.extend(config.command());
-    argv.extend(args);
-    argv.extend(config.extra_args.iter().cloned());
+    let program = config
+        .command()
+        .into_iter()
+        .chain(args)
+        .chain(config.extra_args.iter().cloned());
+    if slot.remote_shell {
+        argv.extend(program.map(|t| shell_quote(&t)));
+    } else {
+        argv.extend(program);
+    }
     let mut env = config.env.clone();
     env.extend(slot.env.clone());
     let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
@@ -160,4 +178,35 @@ pub fn outcomes(
         });
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_words_survive_a_shell() {
+        assert_eq!(shell_quote("--num_steps"), "--num_steps");
+        assert_eq!(
+            shell_quote("/data/batches/bt_1/spec.json"),
+            "/data/batches/bt_1/spec.json"
+        );
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a cat; rm -rf /"), "'a cat; rm -rf /'");
+        assert_eq!(shell_quote("it's $(x)"), "'it'\\''s $(x)'");
+        // What a shell makes of the quoted word is the token again.
+        for token in [
+            "it's",
+            "a\"b\\c",
+            "$(touch x) `y` | z && w",
+            "new\nline",
+            "ü 🤖",
+        ] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", shell_quote(token))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), token);
+        }
+    }
 }
