@@ -329,6 +329,27 @@ impl Config {
         if e.command.as_ref().is_some_and(|c| c.is_empty()) {
             return Err("executor.command must name a program".into());
         }
+        // Template variables: only known ones (see executor::template).
+        let check = |what: &str, text: &str| {
+            crate::executor::template::check(text).map_err(|m| format!("executor.{what}: {m}"))
+        };
+        for t in e.command.iter().flatten() {
+            check("command", t)?;
+        }
+        for t in &e.extra_args {
+            check("extra_args", t)?;
+        }
+        for v in e.env.values() {
+            check("env", v)?;
+        }
+        if let Some(w) = &e.workdir {
+            check("workdir", &w.display().to_string())?;
+        }
+        for slot in e.slots.list() {
+            for t in slot.prefix.iter().chain(slot.env.values()) {
+                check("slots", t)?;
+            }
+        }
         for (what, v) in [
             ("timeout_factor", e.timeout_factor),
             ("timeout_min_seconds", e.timeout_min_seconds),
@@ -429,6 +450,23 @@ mod tests {
         let c = Config::load(None, env(&[("COSMOSQ_EXECUTOR__SLOTS", "3")])).unwrap();
         assert_eq!(c.executor.slots.list().len(), 3);
         assert!(!c.executor.refit_enabled());
+    }
+
+    #[test]
+    fn unknown_template_variables_are_refused_at_start() {
+        let load = |toml: &str| {
+            let c: Config = toml::from_str(toml).unwrap();
+            c.validate()
+        };
+        assert!(load("[executor]\nprofile = \"cosmos-transfer1\"\ncommand = [\"run\", \"{batch_dir}\"]\nenv = { LOG = \"{data_dir}/{slot}-{jobs}\" }\n").is_ok());
+        let e = load("[executor]\nprofile = \"cosmos-transfer1\"\n[[executor.slots]]\nprefix = [\"sh\", \"-c\", \"echo ${HOME}\"]\n").unwrap_err();
+        assert!(
+            e.contains("executor.slots") && e.contains("unknown variable `{HOME}`"),
+            "{e}"
+        );
+        let e = load("[executor]\nprofile = \"cosmos-transfer1\"\nworkdir = \"/opt/{gpu}\"\n")
+            .unwrap_err();
+        assert!(e.contains("executor.workdir"), "{e}");
     }
 
     #[test]

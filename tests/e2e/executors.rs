@@ -488,6 +488,48 @@ fn a_remote_shell_slot_quotes_every_token_for_the_remote_shell() {
     assert!(!marker.exists(), "the remote shell ran the negative prompt");
 }
 
+/// Launch settings name the batch, its directory, the slot and the job count; the flags built
+/// from the jobs are never expanded.
+#[test]
+fn template_variables_expand_in_launch_settings_only() {
+    let s = daemon(
+        "transfer1",
+        "env = { STANDIN_INVOCATION_LOG = \"{batch_dir}/invocation-{slot}-{jobs}.jsonl\" }\n\
+         [[executor.slots]]\nname = \"gpu7\"\nprefix = [\"env\", \"COSMOS_BATCH={batch_id}\"]\n",
+        &[],
+    );
+    let app = &s.app;
+    let text = "a {batch_id} and {{ braces }} stay as written";
+    let id = add(
+        app,
+        &app.create_prompt(text),
+        json!({"weights": {"edge": 0.5}}),
+    );
+    app.wait_idle(60);
+    let job = app.job(&id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(params(&job)["original_prompt"], text);
+    let batch = app
+        .get(&format!(
+            "/api/v1/batches/{}",
+            job["batch_id"].as_str().unwrap()
+        ))
+        .body;
+    let log = std::fs::read_to_string(batch["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "\"COSMOS_BATCH={}\"",
+            batch["id"].as_str().unwrap()
+        )),
+        "{log}"
+    );
+    let dir = std::path::Path::new(batch["log_path"].as_str().unwrap())
+        .parent()
+        .unwrap();
+    let record = std::fs::read_to_string(dir.join("invocation-gpu7-1.jsonl")).unwrap();
+    assert!(record.contains("\"exit_code\": 0"), "{record}");
+}
+
 #[test]
 fn a_program_that_cannot_start_fails_its_jobs_clearly() {
     let dir = tempfile::tempdir().unwrap();

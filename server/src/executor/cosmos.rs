@@ -2,12 +2,14 @@
 //! outputs plus the way the program ended into per-job outcomes.
 
 use super::process::{self, Ended, Launch};
+use super::template;
 use super::{BatchResult, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn error(code: &str, message: impl Into<String>) -> ErrorBody {
@@ -37,31 +39,87 @@ pub async fn launch(
     progress: &dyn Progress,
     step: &(dyn Fn(&str) -> Option<f64> + Sync),
 ) -> Ended {
-    let mut argv = slot.prefix.clone();
-    let program = config
+    let data_dir = claimed
+        .dir
+        .parent()
+        .and_then(|batches| batches.parent())
+        .unwrap_or(&claimed.dir);
+    let value = |name: &str| -> Option<String> {
+        Some(match name {
+            "batch_id" => claimed.batch.id.clone(),
+            "batch_dir" => claimed.dir.display().to_string(),
+            "data_dir" => data_dir.display().to_string(),
+            "slot" => slot.name.clone().unwrap_or_default(),
+            "jobs" => claimed.jobs.len().to_string(),
+            "num_gpus" => config.num_gpus.to_string(),
+            _ => return None,
+        })
+    };
+    match launch_settings(config, slot, args, &value) {
+        Ok((argv, workdir, env)) => {
+            let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
+            let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
+            let launch = Launch {
+                argv,
+                workdir,
+                env,
+                log: claimed.dir.join("run.log"),
+                max_log_bytes: config.max_log_bytes,
+                timeout: Duration::from_secs_f64(timeout),
+                cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
+            };
+            process::run(launch, &claimed.cancel, progress, step).await
+        }
+        // Checked at start-up (`Config::validate`), so this does not happen.
+        Err(e) => Ended {
+            spawn_error: Some(e),
+            ..Ended::default()
+        },
+    }
+}
+
+type Settings = (Vec<String>, Option<PathBuf>, BTreeMap<String, String>);
+
+/// The argv, working directory and environment of one launch: the slot's prefix, the command,
+/// the profile's flags (`args`, never expanded: they carry prompt text) and the extra
+/// arguments, with the template variables expanded (see [`template`]).
+fn launch_settings(
+    config: &ExecutorConfig,
+    slot: &SlotConfig,
+    args: Vec<String>,
+    value: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, String> {
+    let expand = |t: &String| template::expand(t, value);
+    let mut argv = slot
+        .prefix
+        .iter()
+        .map(expand)
+        .collect::<Result<Vec<_>, _>>()?;
+    let command = config
         .command()
-        .into_iter()
-        .chain(args)
-        .chain(config.extra_args.iter().cloned());
+        .iter()
+        .map(expand)
+        .collect::<Result<Vec<_>, _>>()?;
+    let extra = config
+        .extra_args
+        .iter()
+        .map(expand)
+        .collect::<Result<Vec<_>, _>>()?;
+    let program = command.into_iter().chain(args).chain(extra);
     if slot.remote_shell {
         argv.extend(program.map(|t| shell_quote(&t)));
     } else {
         argv.extend(program);
     }
-    let mut env = config.env.clone();
-    env.extend(slot.env.clone());
-    let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
-    let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
-    let launch = Launch {
-        argv,
-        workdir: config.workdir.clone(),
-        env,
-        log: claimed.dir.join("run.log"),
-        max_log_bytes: config.max_log_bytes,
-        timeout: Duration::from_secs_f64(timeout),
-        cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
+    let mut env = BTreeMap::new();
+    for (k, v) in config.env.iter().chain(&slot.env) {
+        env.insert(k.clone(), expand(v)?);
+    }
+    let workdir = match &config.workdir {
+        Some(w) => Some(PathBuf::from(expand(&w.display().to_string())?)),
+        None => None,
     };
-    process::run(launch, &claimed.cancel, progress, step).await
+    Ok((argv, workdir, env))
 }
 
 /// The result of a batch whose files could not be written: no job ran.

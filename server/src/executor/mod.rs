@@ -8,6 +8,7 @@ mod cosmos;
 pub mod leftovers;
 mod process;
 mod simulated;
+pub mod template;
 mod transfer1;
 mod transfer25;
 
