@@ -9,9 +9,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// Environment variables with the prefix that are not configuration keys (the CLI client's and
-/// the log filter).
-const NOT_CONFIG: [&str; 3] = ["COSMOSQ_SERVER", "COSMOSQ_TOKEN", "COSMOSQ_LOG"];
+/// Environment variables with the prefix that are not configuration keys (the CLI client's,
+/// the log filter, and the marker the daemon gives the programs it starts).
+const NOT_CONFIG: [&str; 4] = [
+    "COSMOSQ_SERVER",
+    "COSMOSQ_TOKEN",
+    "COSMOSQ_LOG",
+    crate::executor::leftovers::MARKER,
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

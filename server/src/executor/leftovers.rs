@@ -5,11 +5,18 @@
 //! SIGKILL cannot stop its programs, and a Cosmos run keeps the GPU busy for minutes after
 //! its parent died; the next start stops every program still recorded, before any new batch
 //! starts, so a job is never run twice at once and the GPU's memory is free again.
+//!
+//! The record is written just after the spawn; a daemon killed in between leaves no file.
+//! So every process of a run also inherits `COSMOSQ_BATCH_DIR` (its batch directory), and the
+//! next start also stops the process groups of every live process whose environment names a
+//! batch directory of this data dir.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const PID_FILE: &str = "program.pid";
+/// The environment variable naming the batch directory of a run.
+pub const MARKER: &str = "COSMOSQ_BATCH_DIR";
 
 /// The leader's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
 /// together with the pid it names one process, even after the pid is reused.
@@ -52,18 +59,55 @@ pub fn group_alive(pgid: i32) -> bool {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             return false;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        // After the command name: state (field 3), ppid, pgrp (field 5).
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            return false;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
-        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+        live_pgrp(pid) == Some(pgid)
     })
+}
+
+/// The process group of a live (not zombie) process.
+fn live_pgrp(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name: state (field 3), ppid, pgrp (field 5).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse::<i32>().ok()?;
+    (!matches!(state, "Z" | "X")).then_some(pgrp)
+}
+
+/// Process groups of live processes whose environment marks them as runs of a batch under
+/// `batches_dir`, with that batch directory.
+fn marked_groups(batches_dir: &Path) -> Vec<(PathBuf, i32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let marker = format!("{MARKER}=");
+    // SAFETY: getpgrp(2) has no failure modes and touches no memory.
+    let own = unsafe { libc::getpgrp() };
+    let mut found: Vec<(PathBuf, i32)> = Vec::new();
+    for pid in entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let Some(dir) = environ
+            .split(|b| *b == 0)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .find_map(|v| v.strip_prefix(marker.as_str()))
+            .map(PathBuf::from)
+            .filter(|dir| dir.starts_with(batches_dir))
+        else {
+            continue;
+        };
+        let Some(pgid) = live_pgrp(pid) else {
+            continue;
+        };
+        if pgid > 1 && pgid != own && !found.iter().any(|(_, g)| *g == pgid) {
+            found.push((dir, pgid));
+        }
+    }
+    found
 }
 
 /// Signal a process group. `pgid` must be above 1: kill(2) with -1 or 0 means "every
@@ -117,12 +161,18 @@ pub fn stop_all(batches_dir: &Path, grace: Duration) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(batches_dir) else {
         return Vec::new();
     };
-    let live: Vec<(PathBuf, i32)> = entries
+    let mut live: Vec<(PathBuf, i32)> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|dir| dir.join(PID_FILE).is_file())
         .filter_map(|dir| live_group(&dir).map(|g| (dir, g)))
         .collect();
+    // Runs started by a daemon killed before it wrote their record.
+    for (dir, pgid) in marked_groups(batches_dir) {
+        if !live.iter().any(|(_, g)| *g == pgid) {
+            live.push((dir, pgid));
+        }
+    }
     if live.is_empty() {
         return Vec::new();
     }
@@ -184,6 +234,28 @@ mod tests {
         let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
         assert!(log.contains("outlived a daemon"), "{log}");
         assert!(stop_all(batches.path(), Duration::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn an_unrecorded_run_is_found_by_its_marker() {
+        let batches = tempfile::tempdir().unwrap();
+        let dir = batches.path().join("bt_2");
+        std::fs::create_dir(&dir).unwrap();
+        // Killed before the record was written: no program.pid, only the inherited marker.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .env(MARKER, &dir)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        assert!(
+            stop_all(other.path(), Duration::from_secs(1)).is_empty(),
+            "another data dir's"
+        );
+        let reaper = std::thread::spawn(move || child.wait().unwrap());
+        assert_eq!(stop_all(batches.path(), Duration::from_secs(5)), vec![dir]);
+        assert!(!reaper.join().unwrap().success());
     }
 
     #[test]

@@ -162,6 +162,11 @@ pub async fn run(
     if let Some(dir) = &launch.workdir {
         cmd.current_dir(dir);
     }
+    // Every process of the run inherits the batch directory: a daemon killed before it could
+    // record the program still finds it at its next start (see `leftovers`).
+    if let Some(dir) = launch.log.parent() {
+        cmd.env(super::leftovers::MARKER, dir);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
