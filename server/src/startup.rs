@@ -95,7 +95,26 @@ impl Application {
                 .service(scope("/api/v1").configure(api::configure_v1))
                 .configure(api::configure_root)
                 .split_for_parts();
+            let settled = data.clone();
             let app = app
+                .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
+                    // Reads show only durable state: a change applied in memory but not yet
+                    // flushed (group commit) is waited for, not shown and then lost in a crash.
+                    let queue = settled.clone();
+                    async move {
+                        if req.method() == actix_web::http::Method::GET
+                            && req.path().starts_with("/api/")
+                            && !queue.is_settled()
+                        {
+                            let q = queue.into_inner();
+                            web::block(move || q.settle())
+                                .await
+                                .map_err(actix_web::error::ErrorServiceUnavailable)?
+                                .map_err(actix_web::Error::from)?;
+                        }
+                        next.call(req).await
+                    }
+                }))
                 .wrap(from_fn(api::require_token))
                 .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
                     // Swagger UI runs inline scripts of its own; everything else gets the

@@ -93,6 +93,7 @@ fn follow_events(base: String, heard: Arc<Mutex<Heard>>) {
 
 #[test]
 fn concurrent_clients_keep_the_queue_consistent() {
+    let _heavy = crate::support::heavy();
     let seconds: u64 = std::env::var("COSMOSQ_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

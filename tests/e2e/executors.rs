@@ -551,6 +551,7 @@ fn a_program_that_cannot_start_fails_its_jobs_clearly() {
 
 #[test]
 fn the_cost_model_refit_converges_to_the_programs_true_costs() {
+    let _heavy = crate::support::heavy();
     let dir = tempfile::tempdir().unwrap();
     let truth = json!({
         "startup_seconds": 100.0,

@@ -292,3 +292,10 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Held by the tests that load the machine hard (eight clients for a minute) or measure time
+/// (the cost-model refit), so that the two never run at once on a 2-core CI box.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -356,6 +356,21 @@ impl Queue {
         }
     }
 
+    /// Whether every change applied so far is on disk (no read can show a change that a
+    /// crash would undo).
+    pub fn is_settled(&self) -> bool {
+        self.written.load(Ordering::SeqCst) <= self.lock_flushing().flushed
+    }
+
+    /// Wait until every change applied so far is on disk (blocking: run it off the async
+    /// workers). Reads call this first, so they show only durable state.
+    pub fn settle(&self) -> Result<(), ApiError> {
+        let version = self.written.load(Ordering::SeqCst);
+        self.flush_through(version)?;
+        self.publish_flushed();
+        Ok(())
+    }
+
     fn lock_flushing(&self) -> MutexGuard<'_, Flushing> {
         self.flushing
             .lock()
