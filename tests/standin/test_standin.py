@@ -422,6 +422,17 @@ class Transfer1Resources(Case):
         self.assertRc(proc, 0)
         self.assertIn("model_seconds=5.400", proc.stdout)
 
+    def test_the_clock_counts_from_the_process_start(self):
+        # The interpreter's start must count towards the modelled start-up, not add to it:
+        # a process that has been running for 0.3 s before the clock is made says so.
+        code = ("import sys, time; time.sleep(0.3); sys.path.insert(0, sys.argv[1]); "
+                "import cosmos_standin as s; print(s._seconds_since_exec())")
+        out = subprocess.run([sys.executable, "-c", code, HERE], capture_output=True, text=True,
+                             check=True).stdout
+        since = float(out)
+        self.assertGreaterEqual(since, 0.3)
+        self.assertLess(since, 10.0)
+
     def test_sigterm_exits_promptly_with_143(self):
         profile = self.write("cost.json", {"startup_seconds": 1000.0})
         spec = self.write("spec.json", {"input_video_path": self.v121,
