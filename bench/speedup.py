@@ -16,10 +16,11 @@ dominate).
 
 Measured speedup = makespan(no batching) / makespan(way); the engine's estimate is the same
 ratio of the plans' estimated seconds. The gap is explained by the overhead column:
-makespan minus the stand-in's own run time (from STANDIN_INVOCATION_LOG), i.e. everything
-that is not the program's modelled work: process spawn and Python start-up (measured apart,
-printed first), writing the batch files, verifying outputs, and the daemon's time between
-batches (makespan minus the executor's measured run times: claims, planning, bookkeeping).
+makespan minus the stand-in's own run time (from STANDIN_INVOCATION_LOG: its process's start
+to its end; its Python start-up lies inside its modelled start-up, as a real program's does),
+i.e. everything that is not the program's: process spawn, writing the batch files, verifying
+outputs, the interpreter's exit, and the daemon's time between batches (makespan minus the
+executor's measured run times: claims, planning, bookkeeping).
 
     cargo build --release -p cosmosq
     python3 bench/speedup.py [--jobs 16] [--target 60] [--profiles transfer1-7b,short-distilled]
@@ -159,7 +160,8 @@ def estimates(binary, work, clip, weights, steps):
 
 def spawn_seconds(runs=20):
     """Median wall time to start the stand-in and have it exit (`--help`): process spawn plus
-    Python start-up, a fixed cost of every invocation that is not the daemon's."""
+    Python start-up, a fixed cost of every invocation (inside the stand-in's modelled start-up:
+    its clock starts at its process's start)."""
     import subprocess
     times = []
     for _ in range(runs):

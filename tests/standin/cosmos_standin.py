@@ -25,6 +25,33 @@ import time
 
 
 # --------------------------------------------------------------------------------------
+# The process's start: the origin of the model clock and of the invocation record.
+
+def _seconds_since_exec():
+    """How long ago this process started (its fork, as the kernel records it), or None.
+
+    The interpreter's own start (imports, argument parsing: 0.1 s quiet, several times that
+    on a busy machine) then counts towards the modelled start-up instead of adding to it, as
+    the real program's does.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        # Field 22 (starttime, clock ticks since boot); the command name in field 2 may
+        # hold spaces, so count from its closing parenthesis.
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
+        elapsed = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return elapsed if 0.0 <= elapsed < 60.0 else None
+
+
+_SINCE_EXEC = _seconds_since_exec() or 0.0
+# When this process started, on both clocks (the record's and the model clock's origin).
+STARTED_AT = time.time() - _SINCE_EXEC
+STARTED_MONOTONIC = time.monotonic() - _SINCE_EXEC
+
+# --------------------------------------------------------------------------------------
 # Signals first, so a SIGTERM that arrives during start-up is honoured promptly too.
 
 RECORD = {
@@ -32,7 +59,7 @@ RECORD = {
     "argv": list(sys.argv),
     "cwd": os.getcwd(),
     "pid": os.getpid(),
-    "started_at": time.time(),
+    "started_at": STARTED_AT,
     "jobs": 0,
     "groups": [],
     "batch_size": None,
@@ -354,32 +381,13 @@ class Cost:
         return self.preprocess_seconds.get(c, 0.0)
 
 
-def _seconds_since_exec():
-    """How long ago this process started (its fork, as the kernel records it), or None.
-
-    The interpreter's own start (imports, argument parsing: 0.1 s quiet, several times that
-    on a busy machine) then counts towards the modelled start-up instead of adding to it, as
-    the real program's does.
-    """
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            stat = f.read()
-        # Field 22 (starttime, clock ticks since boot); the command name in field 2 may
-        # hold spaces, so count from its closing parenthesis.
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
-        elapsed = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-    return elapsed if 0.0 <= elapsed < 60.0 else None
-
-
 class Clock:
     """Accumulates cost-model seconds and sleeps so that wall time tracks them x scale,
     counted from the process's start."""
 
     def __init__(self, scale):
         self.scale = scale
-        self.t0 = time.monotonic() - (_seconds_since_exec() or 0.0)
+        self.t0 = STARTED_MONOTONIC
         self.model_seconds = 0.0
 
     def spend(self, seconds):
