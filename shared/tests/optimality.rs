@@ -189,6 +189,14 @@ fn batch_cost(batch: &[&PlanJob], limits: Limits, cost: &CostModel) -> Option<f6
     if batch.len() > capacity(limits, union.len()) {
         return None;
     }
+    // hdmap and lidar cannot be generated: every job must ask for or supply each one loaded.
+    if batch.iter().any(|j| {
+        union.iter().any(|c| {
+            !c.can_generate() && !j.signature().contains(c) && !j.control_inputs.contains(c)
+        })
+    }) {
+        return None;
+    }
     let batch_size = if batch.len() > 1 && batch.iter().all(|j| identical(first, j)) {
         batch.len() as u32
     } else {

@@ -298,6 +298,16 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
                 "strict signature"
             );
         }
+        // hdmap and lidar cannot be generated: a batch loads one only when every member asked
+        // for it or supplies its video.
+        for c in union.iter().filter(|c| !c.can_generate()) {
+            assert!(
+                members
+                    .iter()
+                    .all(|(_, j)| j.signature().contains(c) || j.control_inputs.contains(c)),
+                "{c} loaded for a job without its video in {b:?}"
+            );
+        }
 
         // Limits.
         let cap = capacity(&limits, b.controls.len());

@@ -146,6 +146,45 @@ fn transfer1_runs_every_job_with_its_own_weights_in_strict_and_mixed_batches() {
 }
 
 #[test]
+fn mixed_batches_load_hdmap_only_for_jobs_that_supply_it() {
+    // Cosmos cannot generate an hdmap input: a mixed batch that loaded hdmap for a job whose
+    // prompt has no hdmap video would fail the whole run (the stand-in refuses it as the real
+    // program does).
+    let s = daemon("transfer1", "", &[]);
+    let app = &s.app;
+    app.pause();
+    let video = crate::support::test_video();
+    let with_map = app.post(
+        "/api/v1/prompts",
+        json!({"text": "with a map", "input_video": video, "control_videos": {"hdmap": video}}),
+    );
+    let with_map = with_map.body["id"].as_str().unwrap().to_string();
+    let plain = app.create_prompt("no map");
+    let a = add(
+        app,
+        &with_map,
+        json!({"weights": {"edge": 0.5, "hdmap": 0.5}}),
+    );
+    let b = add(app, &plain, json!({"weights": {"edge": 0.5}}));
+    let c = add(app, &with_map, json!({"weights": {"edge": 0.3}}));
+    let plan = execute(app, "mixed");
+    let batches = plan["batches"].as_array().unwrap();
+    let together = |x: &str, y: &str| {
+        batches.iter().any(|b| {
+            let ids = b["job_ids"].to_string();
+            ids.contains(x) && ids.contains(y)
+        })
+    };
+    // (Sharing edge's load with `b` would save time; the planner pairs `b` with `c` instead.)
+    assert!(!together(&a, &b), "{plan}");
+    app.wait_idle(60);
+    for id in [&a, &b, &c] {
+        let job = app.job(id);
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+}
+
+#[test]
 fn identical_jobs_share_a_batched_pass() {
     let s = daemon("transfer1", "", &[]);
     let app = &s.app;

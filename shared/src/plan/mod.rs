@@ -218,6 +218,18 @@ impl PlanJob {
         self.kind.batchable()
     }
 
+    /// Controls no batch holding this job may load: those Cosmos cannot generate (`hdmap`,
+    /// `lidar`) that the job neither asked for nor supplies. A mixed batch that loaded one
+    /// would hand the job a null input for it, and the program fails the whole run.
+    pub fn unloadable(&self) -> ControlSet {
+        Control::ALL
+            .into_iter()
+            .filter(|c| !c.can_generate())
+            .collect::<ControlSet>()
+            .difference(self.control_inputs)
+            .difference(self.signature())
+    }
+
     /// What this job adds to a batch's cost.
     pub fn load(&self) -> JobLoad {
         JobLoad {

@@ -50,6 +50,8 @@ pub(super) struct Item {
     pub job: usize,
     pub signature: ControlSet,
     pub supplied: ControlSet,
+    /// Controls a batch holding this job must not load (`PlanJob::unloadable`).
+    pub unloadable: ControlSet,
     /// chunks × num_steps.
     pub work: f64,
     /// Jobs with equal `compat` have identical weights, frame counts and aspect buckets.
@@ -103,6 +105,8 @@ struct Summary {
     work: f64,
     /// Per control: members that do not supply its input (each preprocesses it when loaded).
     unsupplied: [u32; 7],
+    /// Controls some member must not be given (see `PlanJob::unloadable`).
+    unloadable: u8,
     /// The members' common `compat`, if they all share one (then 2+ run as one batched pass).
     compat: Option<u32>,
 }
@@ -118,6 +122,7 @@ impl Summary {
             count: 1,
             work: item.work,
             unsupplied,
+            unloadable: item.unloadable.bits(),
             compat: Some(item.compat),
         }
     }
@@ -132,6 +137,7 @@ impl Summary {
             count: self.count + other.count,
             work: self.work + other.work,
             unsupplied,
+            unloadable: self.unloadable | other.unloadable,
             compat: if self.compat == other.compat {
                 self.compat
             } else {
@@ -149,13 +155,14 @@ impl Summary {
             self.count,
             self.work.to_bits(),
             self.unsupplied,
+            self.unloadable,
             self.compat.is_some(),
         )
     }
 }
 
 /// See `Summary::key`.
-type ClassKey = (u8, u32, u64, [u32; 7], bool);
+type ClassKey = (u8, u32, u64, [u32; 7], u8, bool);
 
 /// A batch being formed: indices into `Problem::items`.
 pub(super) type Members = Vec<usize>;
@@ -229,6 +236,7 @@ impl<'a> Problem<'a> {
                     job: index,
                     signature: load.signature,
                     supplied: load.supplied,
+                    unloadable: j.unloadable(),
                     work: load.chunks as f64 * load.num_steps as f64,
                     compat,
                     group,
@@ -260,6 +268,7 @@ impl<'a> Problem<'a> {
 
     fn fits(&self, s: &Summary) -> bool {
         s.count <= self.limits.capacity(s.loaded.count_ones() as usize)
+            && s.loaded & s.unloadable == 0
     }
 
     /// Whether a batch with this summary could take one more job.

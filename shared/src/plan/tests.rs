@@ -85,6 +85,23 @@ fn mixed_combines_different_controls_when_it_saves_time() {
 }
 
 #[test]
+fn mixed_never_loads_hdmap_or_lidar_for_a_job_without_that_video() {
+    // Merging would save a model load, but `b`'s prompt has no hdmap video and Cosmos cannot
+    // generate one: a batch loading hdmap would fail the whole run.
+    let mut a = job("a", &[(Edge, 0.5), (Control::Hdmap, 0.5)]);
+    a.control_inputs = [Control::Hdmap].into_iter().collect();
+    let b = job("b", &[(Edge, 0.5)]);
+    let p = run(&[a.clone(), b.clone()], PlanMode::Mixed);
+    assert_eq!(ids(&p), vec![vec!["a"], vec!["b"]]);
+    // With the video on `b`'s prompt the merge is allowed (and saves time).
+    let mut b = b;
+    b.control_inputs = [Control::Hdmap].into_iter().collect();
+    let p = run(&[a, b], PlanMode::Mixed);
+    assert_eq!(ids(&p), vec![vec!["a", "b"]]);
+    assert_eq!(p.batches[0].controls, vec![Edge, Control::Hdmap]);
+}
+
+#[test]
 fn mixed_keeps_batches_apart_when_overhead_outweighs_loading() {
     // Long videos: extra branches on every chunk cost more than one model load.
     let mut jobs = vec![job("a", &[(Edge, 0.5)]), job("b", &[(Seg, 0.5)])];
