@@ -62,13 +62,14 @@ pub struct ExecutorConfig {
     /// `simulated` (no GPU), `cosmos-transfer1` or `cosmos-transfer2.5`.
     pub profile: String,
     /// Wall seconds per cost-model second: the simulated executor sleeps estimate × this; for
-    /// the Cosmos profiles measured seconds are divided by it before refitting (1 on real GPUs).
+    /// the Cosmos profiles measured seconds are divided by it before refitting and the time
+    /// limit is scaled by it. Default: 0.002 for `simulated`, 1 for the Cosmos profiles.
     pub time_scale: f64,
     /// Executor slots: a count of identical slots, or a list (`[[executor.slots]]`), e.g. one
     /// per GPU (`env = { CUDA_VISIBLE_DEVICES = "1" }`) or host (`prefix = ["ssh", "gpu2"]`).
     pub slots: Slots,
     /// The argv that launches the Cosmos program; the daemon appends every flag itself.
-    /// Default: `torchrun --nproc_per_node 1 cosmos_transfer1/diffusion/inference/transfer.py`
+    /// Default: `torchrun --nproc_per_node {num_gpus} cosmos_transfer1/diffusion/inference/transfer.py`
     /// (transfer1) or `python examples/inference.py` (transfer2.5).
     pub command: Option<Vec<String>>,
     /// Working directory of the program (the Cosmos checkout).
@@ -159,7 +160,7 @@ impl ExecutorConfig {
             _ => &[
                 "torchrun",
                 "--nproc_per_node",
-                "1",
+                "{num_gpus}",
                 "cosmos_transfer1/diffusion/inference/transfer.py",
             ],
         };
@@ -289,6 +290,17 @@ impl Config {
             }
             let key = path.last().expect("split yields at least one part");
             table.insert(key.clone(), env_value(key, &raw));
+        }
+        // The simulated executor's default scale makes a demonstration quick; a Cosmos program
+        // runs in real time, and its time limit and refit assume so unless told otherwise.
+        if let Some(executor) = root.get_mut("executor").and_then(|v| v.as_table_mut()) {
+            let cosmos = executor
+                .get("profile")
+                .and_then(|p| p.as_str())
+                .is_some_and(|p| p != "simulated");
+            if cosmos && !executor.contains_key("time_scale") {
+                executor.insert("time_scale".into(), toml::Value::Float(1.0));
+            }
         }
         let config: Config = toml::Value::Table(root)
             .try_into()
@@ -437,6 +449,25 @@ mod tests {
             c.allowed_roots,
             vec![PathBuf::from("/a"), PathBuf::from("/b")]
         );
+    }
+
+    #[test]
+    fn cosmos_profiles_run_in_real_time_and_launch_one_process_per_gpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), env(&[])).unwrap()
+        };
+        assert_eq!(load("").executor.time_scale, 0.002);
+        let c = load("[executor]\nprofile = \"cosmos-transfer1\"\nnum_gpus = 2\n");
+        assert_eq!(c.executor.time_scale, 1.0);
+        assert_eq!(
+            c.executor.command()[..3],
+            ["torchrun", "--nproc_per_node", "{num_gpus}"]
+        );
+        let c = load("[executor]\nprofile = \"cosmos-transfer2.5\"\ntime_scale = 0.01\n");
+        assert_eq!(c.executor.time_scale, 0.01);
     }
 
     #[test]

@@ -240,7 +240,26 @@ pub fn outcomes(
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{launch_settings, shell_quote, ExecutorConfig, SlotConfig};
+
+    #[test]
+    fn the_default_transfer1_command_starts_one_process_per_gpu() {
+        let config = ExecutorConfig {
+            profile: "cosmos-transfer1".into(),
+            num_gpus: 4,
+            ..ExecutorConfig::default()
+        };
+        let value = |name: &str| (name == "num_gpus").then(|| config.num_gpus.to_string());
+        let (argv, _, _) = launch_settings(
+            &config,
+            &SlotConfig::default(),
+            vec!["--num_gpus".into(), "4".into()],
+            &value,
+        )
+        .unwrap();
+        assert_eq!(argv[..3], ["torchrun", "--nproc_per_node", "4"]);
+        assert_eq!(argv[argv.len() - 2..], ["--num_gpus", "4"]);
+    }
 
     #[test]
     fn shell_words_survive_a_shell() {
