@@ -89,6 +89,9 @@ pub mod defaults {
     pub const SEED: u64 = 1;
     pub const SIGMA_MAX: f64 = 70.0;
     pub const FPS: u32 = 24;
+    /// Cosmos-Transfer2.5's own defaults where they differ from Transfer1's.
+    pub const TRANSFER25_GUIDANCE: f64 = 3.0;
+    pub const TRANSFER25_SEED: u64 = 2025;
 }
 
 /// Accepted ranges. Seeds stay within what a JavaScript client can hold exactly (2^53 - 1).
@@ -112,10 +115,10 @@ pub struct JobConfigInput {
     /// Diffusion steps (default 35).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_steps: Option<u32>,
-    /// Classifier-free guidance (default 5).
+    /// Classifier-free guidance (default 5; 3 on cosmos-transfer2.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<f64>,
-    /// Global seed (default 1); chunk k of a video uses seed + k.
+    /// Global seed (default 1; 2025 on cosmos-transfer2.5); chunk k of a video uses seed + k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Noise level to start from (default 70); below 80 the input video guides generation.
@@ -174,9 +177,33 @@ fn check_weight(control: &str, w: f64) -> Result<(), ValidationError> {
 }
 
 impl JobConfig {
-    /// Parse a client's settings: names become controls, omitted settings take the defaults,
-    /// and every value is checked (see [`JobConfig::validate`]).
+    /// The settings a job that names none runs with on an executor `profile`: the Cosmos
+    /// program's own defaults (Transfer2.5's guidance and seed differ from Transfer1's).
+    pub fn defaults_for(profile: &str) -> Self {
+        let base = JobConfig::default();
+        match profile {
+            "cosmos-transfer2.5" => JobConfig {
+                guidance: defaults::TRANSFER25_GUIDANCE,
+                seed: defaults::TRANSFER25_SEED,
+                ..base
+            },
+            _ => base,
+        }
+    }
+
+    /// Parse a client's settings: names become controls, omitted settings take Transfer1's
+    /// defaults, and every value is checked (see [`JobConfig::validate`]).
     pub fn from_input(input: JobConfigInput, kind: JobKind) -> Result<Self, ValidationError> {
+        Self::from_input_with(input, kind, &JobConfig::default())
+    }
+
+    /// [`JobConfig::from_input`] with the omitted settings taken from `d` (see
+    /// [`JobConfig::defaults_for`]); `d`'s weights are not used.
+    pub fn from_input_with(
+        input: JobConfigInput,
+        kind: JobKind,
+        d: &JobConfig,
+    ) -> Result<Self, ValidationError> {
         let mut weights = BTreeMap::new();
         for (name, w) in input.weights {
             let control: Control = name.parse().map_err(|e: crate::control::UnknownControl| {
@@ -185,7 +212,6 @@ impl JobConfig {
             check_weight(&name, w)?;
             weights.insert(control, w);
         }
-        let d = JobConfig::default();
         let config = JobConfig {
             weights,
             num_steps: input.num_steps.unwrap_or(d.num_steps),
@@ -290,6 +316,28 @@ mod tests {
             weights: weights.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn omitted_settings_take_the_profiles_own_defaults() {
+        let on = |profile: &str| {
+            let d = JobConfig::defaults_for(profile);
+            JobConfig::from_input_with(input(&[("edge", 0.5)]), JobKind::Inference, &d).unwrap()
+        };
+        let t25 = on("cosmos-transfer2.5");
+        assert_eq!((t25.guidance, t25.seed, t25.num_steps), (3.0, 2025, 35));
+        let t1 = on("cosmos-transfer1");
+        assert_eq!((t1.guidance, t1.seed), (5.0, 1));
+        assert_eq!(on("simulated"), t1);
+        // What a job names wins.
+        let named = JobConfigInput {
+            guidance: Some(6.0),
+            seed: Some(9),
+            ..input(&[("edge", 0.5)])
+        };
+        let d = JobConfig::defaults_for("cosmos-transfer2.5");
+        let c = JobConfig::from_input_with(named, JobKind::Inference, &d).unwrap();
+        assert_eq!((c.guidance, c.seed), (6.0, 9));
     }
 
     #[test]

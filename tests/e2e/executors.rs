@@ -415,10 +415,16 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
     let s = daemon("transfer2.5", "", &[]);
     let app = &s.app;
     app.pause();
+    // Settings left out take Transfer2.5's own defaults (guidance 3, seed 2025).
     let ok1 = add(
         app,
         &app.create_prompt("street at dusk"),
-        json!({"weights": {"edge": 0.6}, "guidance": 3}),
+        json!({"weights": {"edge": 0.6}}),
+    );
+    let config = &app.job(&ok1)["config"];
+    assert_eq!(
+        (config["guidance"].as_f64(), config["seed"].as_u64()),
+        (Some(3.0), Some(2025))
     );
     let bad = add(
         app,
@@ -442,6 +448,7 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
         assert_eq!(p["weights"]["depth"].as_f64(), Some(depth), "{p}");
         assert_eq!(p["guidance"], 3);
     }
+    assert_eq!(params(&app.job(&ok1))["seed"], 2025);
     // Transfer2.5 has no keypoint branch and takes whole-number guidance up to 7.
     let p = app.create_prompt("unsupported");
     let r = app.post(

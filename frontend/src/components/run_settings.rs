@@ -6,7 +6,7 @@ use crate::api::{self, ApiError};
 use crate::store::use_store;
 use cosmosq_shared::api::{JobInput, Prompt};
 use cosmosq_shared::job::defaults;
-use cosmosq_shared::{Control, JobConfigInput, Strength};
+use cosmosq_shared::{Control, JobConfig, JobConfigInput, Strength};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -28,6 +28,8 @@ pub struct RunSettings {
     blur: RwSignal<Strength>,
     canny: RwSignal<Strength>,
     fps: RwSignal<String>,
+    /// Whether the executor's defaults were shown (once: later edits are the user's).
+    adopted: RwSignal<bool>,
 }
 
 impl RunSettings {
@@ -41,6 +43,30 @@ impl RunSettings {
             blur: RwSignal::new(Strength::default()),
             canny: RwSignal::new(Strength::default()),
             fps: RwSignal::new(defaults::FPS.to_string()),
+            adopted: RwSignal::new(false),
+        }
+    }
+
+    /// Show the defaults of the daemon's executor `profile` (Transfer2.5's guidance and seed
+    /// differ from Transfer1's) in the fields the user has not changed, once.
+    fn adopt_defaults(&self, profile: &str) {
+        if self.adopted.get_untracked() {
+            return;
+        }
+        self.adopted.set(true);
+        let from = JobConfig::default();
+        let to = JobConfig::defaults_for(profile);
+        for (field, old, new) in [
+            (
+                self.guidance,
+                from.guidance.to_string(),
+                to.guidance.to_string(),
+            ),
+            (self.seed, from.seed.to_string(), to.seed.to_string()),
+        ] {
+            if field.get_untracked() == old && old != new {
+                field.set(new);
+            }
         }
     }
 
@@ -139,6 +165,11 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
     let store = use_store();
     let settings = expect_context::<RunSettings>();
     let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(profile) = store.queue.with(|q| q.as_ref().map(|q| q.executor.clone())) {
+            settings.adopt_defaults(&profile);
+        }
+    });
     let add = Action::new_local(|input: &JobInput| {
         let input = input.clone();
         async move { api::add_job(&input).await }
@@ -228,8 +259,8 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
             </fieldset>
             <div class="grid-4">
                 <NumberField label="Steps" id="set-steps" value=settings.steps step="1" hint="Diffusion steps (default 35)"/>
-                <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" hint="Classifier-free guidance, 0 to 20 (default 5)"/>
-                <NumberField label="Seed" id="set-seed" value=settings.seed step="1" hint="Global seed (default 1)"/>
+                <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" hint="Classifier-free guidance, 0 to 20 (Cosmos default: 5 on Transfer1, 3 on Transfer2.5)"/>
+                <NumberField label="Seed" id="set-seed" value=settings.seed step="1" hint="Global seed (Cosmos default: 1 on Transfer1, 2025 on Transfer2.5)"/>
                 <NumberField label="Sigma max" id="set-sigma" value=settings.sigma_max step="1" hint="Noise to start from; below 80 the input video guides generation (default 70)"/>
                 <StrengthField label="Blur strength" id="set-blur" value=settings.blur/>
                 <StrengthField label="Canny threshold" id="set-canny" value=settings.canny/>

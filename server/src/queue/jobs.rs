@@ -141,8 +141,10 @@ impl Queue {
     /// Add one job at the bottom of the queue.
     pub fn add_job(&self, input: JobInput) -> Result<Job, ApiError> {
         let kind = input.kind.unwrap_or_default();
-        let config = JobConfig::from_input(input.config, kind)?;
-        crate::executor::supports(&self.config.executor.profile, &config)
+        let profile = &self.config.executor.profile;
+        let config =
+            JobConfig::from_input_with(input.config, kind, &JobConfig::defaults_for(profile))?;
+        crate::executor::supports(profile, &config)
             .map_err(|(code, message)| ApiError::invalid(code, message))?;
         // The reply's view is taken right after the change applies: the new job is then the
         // last one, so its position needs no count of the whole queue.
