@@ -377,6 +377,7 @@ fn a_token_guards_every_api_route() {
         "/api/v1/prompts",
         "/api/v1/events",
         "/api/v1/nope",
+        "/metrics",
     ] {
         let r = app.get(path);
         assert_eq!((r.status, r.code()), (401, "unauthorized"), "{path}");

@@ -1,5 +1,6 @@
-//! `/healthz` and `/metrics` (outside `/api`, so monitoring needs no token).
+//! `/healthz` (always open) and `/metrics` (behind the token when one is configured).
 
+use crate::error::ErrorResponse;
 use crate::queue::Queue;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
@@ -38,8 +39,10 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
 #[utoipa::path(
     tag = "operations",
     operation_id = "metrics",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")),
-    security(())
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "`unauthorized`: the daemon has an `auth_token` and the request did not present it", body = ErrorResponse)
+    )
 )]
 #[get("/metrics")]
 async fn metrics(queue: web::Data<Queue>) -> HttpResponse {

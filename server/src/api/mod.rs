@@ -370,7 +370,8 @@ fn presented_token(req: &ServiceRequest) -> Option<String> {
     None
 }
 
-/// With a token configured, every `/api` request must present it.
+/// With a token configured, every `/api` request and `/metrics` (queue counts, slots) must
+/// present it; `/healthz`, the web interface and the API's description stay open.
 pub async fn require_token(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -379,7 +380,7 @@ pub async fn require_token(
         .app_data::<web::Data<AuthToken>>()
         .and_then(|t| t.0.clone());
     if let Some(expected) = expected {
-        if req.path().starts_with("/api/") {
+        if req.path().starts_with("/api/") || req.path() == "/metrics" {
             let ok = presented_token(&req).is_some_and(|t| same(t.as_bytes(), expected.as_bytes()));
             if !ok {
                 let e = ApiError::new(
