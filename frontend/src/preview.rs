@@ -3,7 +3,7 @@
 //! `GET /api/v1/batches/preview` gives for the same queue.
 
 use cosmosq_shared::api::{Job, JobStatus, Prompt, QueueView};
-use cosmosq_shared::plan::{plan, Plan, PlanJob};
+use cosmosq_shared::plan::{batched_pass_supported, plan, Limits, Plan, PlanJob};
 use cosmosq_shared::CostModel;
 use std::collections::HashMap;
 
@@ -48,7 +48,11 @@ pub fn preview_plan(
     cost: &CostModel,
 ) -> Result<Plan, String> {
     let jobs = preview_jobs(&queue.jobs, prompts);
-    plan(&jobs, queue.settings.mode(), queue.settings.limits(), cost).map_err(|e| e.to_string())
+    let limits = Limits {
+        batched_pass: batched_pass_supported(&queue.executor),
+        ..queue.settings.limits()
+    };
+    plan(&jobs, queue.settings.mode(), limits, cost).map_err(|e| e.to_string())
 }
 
 /// A synthetic queue of `n` jobs (varied controls, weights, settings and prompts), for the

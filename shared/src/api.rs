@@ -307,10 +307,13 @@ impl QueueSettings {
         }
     }
 
+    /// The limits these settings set (an executor without batched passes turns them off:
+    /// see `Limits::batched_pass`).
     pub fn limits(&self) -> Limits {
         Limits {
             max_batch_size: self.max_batch_size,
             learned_caps: self.learned_caps,
+            batched_pass: true,
         }
     }
 }

@@ -14,5 +14,5 @@ pub use control::{Control, ControlSet};
 pub use cost::CostModel;
 pub use error::{ValidationCode, ValidationError};
 pub use job::{JobConfig, JobConfigInput, JobKind, Strength};
-pub use plan::{plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
+pub use plan::{batched_pass_supported, plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
 pub use video::AspectBucket;

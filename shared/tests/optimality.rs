@@ -140,6 +140,7 @@ fn random_limits(rng: &mut Rng) -> Limits {
     Limits {
         max_batch_size: rng.int(1, 8) as u32,
         learned_caps,
+        batched_pass: rng.chance(0.8),
     }
 }
 
@@ -197,11 +198,12 @@ fn batch_cost(batch: &[&PlanJob], limits: Limits, cost: &CostModel) -> Option<f6
     }) {
         return None;
     }
-    let batch_size = if batch.len() > 1 && batch.iter().all(|j| identical(first, j)) {
-        batch.len() as u32
-    } else {
-        1
-    };
+    let batch_size =
+        if limits.batched_pass && batch.len() > 1 && batch.iter().all(|j| identical(first, j)) {
+            batch.len() as u32
+        } else {
+            1
+        };
     let loads: Vec<JobLoad> = batch.iter().map(|j| j.load()).collect();
     Some(cost.estimate(&loads, union, batch_size).total_seconds)
 }

@@ -167,8 +167,10 @@ fn limits() -> impl Strategy<Value = Limits> {
     (
         1u32..=10,
         prop_oneof![3 => Just(vec![]), 1 => prop::collection::vec((1usize..=8, 1u32..=4), 1..3)],
+        // Transfer2.5 has no batched pass.
+        prop::bool::weighted(0.8),
     )
-        .prop_map(|(max_batch_size, learned)| {
+        .prop_map(|(max_batch_size, learned, batched_pass)| {
             let mut learned_caps = LearnedCaps::default();
             for (controls, cap) in learned {
                 learned_caps.lower(controls, cap);
@@ -176,6 +178,7 @@ fn limits() -> impl Strategy<Value = Limits> {
             Limits {
                 max_batch_size,
                 learned_caps,
+                batched_pass,
             }
         })
 }
@@ -327,7 +330,11 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
         // Batched pass exactly when the jobs are identical.
         let first = members[0].1;
         let uniform = members.len() > 1 && members.iter().all(|(_, j)| identical(first, j));
-        let batch_size = if uniform { members.len() as u32 } else { 1 };
+        let batch_size = if uniform && limits.batched_pass {
+            members.len() as u32
+        } else {
+            1
+        };
         assert_eq!(b.batch_size, batch_size, "batch_size of {b:?}");
 
         // The estimate is the cost model's, recomputed independently.

@@ -436,6 +436,12 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
         &app.create_prompt("robot"),
         json!({"weights": {"edge": 0.2, "depth": 0.7}, "guidance": 3}),
     );
+    // `ok1` and `bad` are identical, but Transfer2.5 has no batched pass: the plan says so.
+    let strict = app.get("/api/v1/batches/preview?mode=strict").body;
+    let first = &strict["batches"][0];
+    assert_eq!(first["job_ids"].as_array().unwrap().len(), 2, "{strict}");
+    assert_eq!(first["batch_size"], 1, "{strict}");
+    assert!(first["reason"].as_str().unwrap().contains("one after another"), "{strict}");
     execute(app, "mixed");
     app.wait_idle(60);
     assert_eq!(app.job(&bad)["status"], "failed");

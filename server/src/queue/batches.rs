@@ -81,7 +81,7 @@ impl State {
         };
         let settings = meta.settings;
         let planned = if first.batchable() && settings.auto_batch {
-            let plan = plan(&free, settings.mode(), settings.limits(), &self.cost)?;
+            let plan = plan(&free, settings.mode(), self.limits(), &self.cost)?;
             plan.batches.into_iter().next()
         } else {
             None
@@ -116,7 +116,7 @@ impl Queue {
         let mode = mode.unwrap_or(settings.mode());
         let limits = Limits {
             max_batch_size: max_batch_size.unwrap_or(settings.max_batch_size),
-            ..settings.limits()
+            ..state.limits()
         };
         let plan = state.plan_free(mode, limits)?;
         if !state.previews.iter().any(|(id, _, _)| *id == plan.plan_id) {
@@ -146,10 +146,9 @@ impl Queue {
                 PlanMode::Strict => PlanMode::Mixed,
                 PlanMode::Mixed => PlanMode::Strict,
             };
-            let candidates = remembered.into_iter().chain([
-                (settings.mode(), settings.limits()),
-                (other, settings.limits()),
-            ]);
+            let candidates = remembered
+                .into_iter()
+                .chain([(settings.mode(), state.limits()), (other, state.limits())]);
             let mut fresh = None;
             for (mode, limits) in candidates {
                 let p = state.plan_free(mode, limits)?;

@@ -69,6 +69,8 @@ struct State {
     counts: JobCounts,
     meta: Option<Meta>,
     cost: CostModel,
+    /// Whether the executor runs identical jobs as one batched pass (see `Limits`).
+    batched_pass: bool,
     /// Recently previewed plans: (plan_id, mode, limits).
     previews: VecDeque<(String, PlanMode, Limits)>,
     live: HashMap<String, Live>,
@@ -81,6 +83,14 @@ struct State {
 impl State {
     fn meta(&self) -> &Meta {
         self.meta.as_ref().expect("meta is loaded at start")
+    }
+
+    /// The planner's limits: the queue settings' and what the executor can do.
+    fn limits(&self) -> Limits {
+        Limits {
+            batched_pass: self.batched_pass,
+            ..self.meta().settings.limits()
+        }
     }
 
     fn job(&self, id: &str) -> Result<&JobRecord, ApiError> {
@@ -254,6 +264,7 @@ impl Queue {
             store,
             state: Mutex::new(State {
                 cost: config.cost_model.clone(),
+                batched_pass: cosmosq_shared::batched_pass_supported(&config.executor.profile),
                 ..State::default()
             }),
             written: AtomicU64::new(0),

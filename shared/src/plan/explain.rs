@@ -150,6 +150,12 @@ fn reason(
              (--batch_size {}).",
             n.batch_size
         ));
+    } else if count > 1 && !problem.limits.batched_pass {
+        sentences.push(
+            "This executor runs a batch's jobs one after another on the loaded model; each \
+             keeps its own settings."
+                .to_string(),
+        );
     } else if count > 1 {
         let first = jobs[0];
         let what = if jobs.iter().any(|j| j.config.weights_differ(&first.config)) {

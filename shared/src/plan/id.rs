@@ -6,7 +6,7 @@ use crate::cost::CostModel;
 use sha2::{Digest, Sha256};
 
 /// Bump when the planner's output for the same input changes, so old ids go stale.
-const PLANNER_VERSION: u32 = 2;
+const PLANNER_VERSION: u32 = 3;
 
 struct Canonical(Sha256);
 
@@ -39,6 +39,7 @@ pub(super) fn plan_id(
     for cap in limits.learned_caps.0 {
         h.u64(cap as u64);
     }
+    h.u64(limits.batched_pass as u64);
     h.f64(cost.startup_seconds);
     h.f64(cost.step_seconds);
     h.f64(cost.batched_pass_efficiency);

@@ -122,6 +122,19 @@ pub struct Limits {
     /// Lower sizes learned from out-of-memory failures.
     #[serde(default)]
     pub learned_caps: LearnedCaps,
+    /// Whether the executor can run identical jobs as one batched forward pass (Transfer1 and
+    /// the simulated executor); Transfer2.5 always runs a batch's jobs one after another.
+    #[serde(default = "batched_pass_default")]
+    pub batched_pass: bool,
+}
+
+fn batched_pass_default() -> bool {
+    true
+}
+
+/// Whether executor `profile` can run identical jobs as one batched forward pass.
+pub fn batched_pass_supported(profile: &str) -> bool {
+    profile != "cosmos-transfer2.5"
 }
 
 impl Default for Limits {
@@ -129,6 +142,7 @@ impl Default for Limits {
         Limits {
             max_batch_size: 8,
             learned_caps: LearnedCaps::default(),
+            batched_pass: true,
         }
     }
 }

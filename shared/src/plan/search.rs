@@ -280,7 +280,10 @@ impl<'a> Problem<'a> {
     /// weights, frames and aspect bucket, otherwise one at a time.
     pub fn batch_size(&self, members: &[usize]) -> u32 {
         let first = self.items[members[0]].compat;
-        if members.len() > 1 && members.iter().all(|&m| self.items[m].compat == first) {
+        if self.limits.batched_pass
+            && members.len() > 1
+            && members.iter().all(|&m| self.items[m].compat == first)
+        {
             members.len() as u32
         } else {
             1
@@ -310,7 +313,7 @@ impl<'a> Problem<'a> {
     fn price(&self, s: &Summary) -> f64 {
         let t = &self.tables;
         let u = s.loaded as usize;
-        let efficiency = if s.count > 1 && s.compat.is_some() {
+        let efficiency = if s.count > 1 && s.compat.is_some() && self.limits.batched_pass {
             t.efficiency
         } else {
             1.0

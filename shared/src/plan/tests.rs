@@ -223,6 +223,34 @@ fn batched_pass_only_for_identical_weights_frames_and_bucket() {
 }
 
 #[test]
+fn without_batched_passes_identical_jobs_run_one_after_another() {
+    // Transfer2.5 always runs a batch's jobs in sequence: no batched pass, no efficiency.
+    let same: Vec<_> = (0..3)
+        .map(|i| job(&format!("j{i}"), &[(Edge, 0.5)]))
+        .collect();
+    let limits = Limits {
+        batched_pass: false,
+        ..Limits::default()
+    };
+    let cost = CostModel::default();
+    let p = plan(&same, PlanMode::Strict, limits, &cost).unwrap();
+    let b = &p.batches[0];
+    assert_eq!(b.job_ids.len(), 3);
+    assert_eq!(b.batch_size, 1);
+    assert!(b.reason.contains("one after another"), "{}", b.reason);
+    let loads: Vec<_> = same.iter().map(PlanJob::load).collect();
+    let signature = same[0].signature();
+    assert_eq!(
+        b.estimated_seconds,
+        cost.estimate(&loads, signature, 1).total_seconds
+    );
+    let batched = run(&same, PlanMode::Strict);
+    assert_eq!(batched.batches[0].batch_size, 3);
+    assert!(batched.batches[0].estimated_seconds < b.estimated_seconds);
+    assert_ne!(batched.plan_id, p.plan_id);
+}
+
+#[test]
 fn mixed_clusters_identical_jobs_into_batched_passes() {
     // Interleaved weights: strict fills 4 + 4 in queue order (no batched pass);
     // mixed regroups into two uniform batches with the same number of loads.
