@@ -441,7 +441,13 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
     let first = &strict["batches"][0];
     assert_eq!(first["job_ids"].as_array().unwrap().len(), 2, "{strict}");
     assert_eq!(first["batch_size"], 1, "{strict}");
-    assert!(first["reason"].as_str().unwrap().contains("one after another"), "{strict}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains("one after another"),
+        "{strict}"
+    );
     execute(app, "mixed");
     app.wait_idle(60);
     assert_eq!(app.job(&bad)["status"], "failed");
