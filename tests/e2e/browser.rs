@@ -138,13 +138,19 @@ impl Browser {
             json!(css)
         );
         self.js(&script).await;
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        // A live update may replace the element between finding and clicking it: find again.
+        let mut tries = 0;
+        loop {
+            let found = self.client.find(Locator::Css(css)).await.unwrap();
+            match found.click().await {
+                Ok(_) => break,
+                Err(e) if tries < 5 && e.to_string().contains("stale element") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -204,12 +210,13 @@ impl Browser {
 
     async fn screenshot(&self, name: &str) {
         // The page as a person lands on it: at the top, without passing confirmations.
-        self.js(
-            "document.querySelectorAll('.notice.info button').forEach(b => b.click()); \
-             window.scrollTo(0, 0);",
-        )
-        .await;
+        // (A confirmation may still be on its way: dismiss until none is left.)
         self.until("the confirmations to go", 5, || async {
+            self.js(
+                "document.querySelectorAll('.notice.info button').forEach(b => b.click()); \
+                 window.scrollTo(0, 0);",
+            )
+            .await;
             self.count(".notice.info").await == 0
         })
         .await;
@@ -340,6 +347,15 @@ async fn spa_prompt_to_runs() {
     assert_eq!(jobs.len(), 4);
     assert!(jobs.iter().all(|j| j["prompt_id"] == prompt.as_str()));
     assert!(jobs.iter().all(|j| j["config"]["num_steps"] == 30));
+    // Guidance and seed left blank take the executor's defaults, shown as placeholders.
+    assert_eq!(
+        b.js("return document.querySelector('#set-guidance').placeholder")
+            .await,
+        "5"
+    );
+    assert!(jobs
+        .iter()
+        .all(|j| j["config"]["guidance"] == 5.0 && j["config"]["seed"] == 1));
     assert_eq!(
         app.job(&third)["config"]["weights"],
         json!({"edge": 0.5, "depth": 0.3})
@@ -368,6 +384,38 @@ async fn spa_prompt_to_runs() {
         .await;
     b.until("the third job one down", 20, || async {
         position(&app, &third) == 2
+    })
+    .await;
+    b.click(&format!("tr.job-row[data-id='{third}'] .move-bottom"))
+        .await;
+    b.until("the third job at the bottom", 20, || async {
+        position(&app, &third) == 4
+    })
+    .await;
+    // A position typed into the row (Enter commits it).
+    b.until("the row to follow", 20, || async {
+        b.js(&format!(
+            "const r = document.querySelector(\"tr.job-row[data-id='{third}'] td.num\"); return r && r.textContent"
+        ))
+        .await
+            == "4"
+    })
+    .await;
+    b.type_into(
+        &format!("tr.job-row[data-id='{third}'] .move-to"),
+        "2\u{E007}",
+    )
+    .await;
+    b.until("the third job at position 2", 20, || async {
+        position(&app, &third) == 2
+    })
+    .await;
+    b.until("the page to follow", 20, || async {
+        b.js(&format!(
+            "const r = document.querySelector(\"tr.job-row[data-id='{third}'] td.num\"); return r && r.textContent"
+        ))
+        .await
+            == "2"
     })
     .await;
     b.click(&format!("tr.job-row[data-id='{fourth}'] .cancel"))

@@ -28,8 +28,6 @@ pub struct RunSettings {
     blur: RwSignal<Strength>,
     canny: RwSignal<Strength>,
     fps: RwSignal<String>,
-    /// Whether the executor's defaults were shown (once: later edits are the user's).
-    adopted: RwSignal<bool>,
 }
 
 impl RunSettings {
@@ -37,36 +35,14 @@ impl RunSettings {
         RunSettings {
             weights: std::array::from_fn(|_| RwSignal::new(0.0)),
             steps: RwSignal::new(defaults::NUM_STEPS.to_string()),
-            guidance: RwSignal::new(defaults::GUIDANCE.to_string()),
-            seed: RwSignal::new(defaults::SEED.to_string()),
+            // Blank: the daemon's executor default (Transfer1 and Transfer2.5 differ), shown as
+            // the field's placeholder.
+            guidance: RwSignal::new(String::new()),
+            seed: RwSignal::new(String::new()),
             sigma_max: RwSignal::new(defaults::SIGMA_MAX.to_string()),
             blur: RwSignal::new(Strength::default()),
             canny: RwSignal::new(Strength::default()),
             fps: RwSignal::new(defaults::FPS.to_string()),
-            adopted: RwSignal::new(false),
-        }
-    }
-
-    /// Show the defaults of the daemon's executor `profile` (Transfer2.5's guidance and seed
-    /// differ from Transfer1's) in the fields the user has not changed, once.
-    fn adopt_defaults(&self, profile: &str) {
-        if self.adopted.get_untracked() {
-            return;
-        }
-        self.adopted.set(true);
-        let from = JobConfig::default();
-        let to = JobConfig::defaults_for(profile);
-        for (field, old, new) in [
-            (
-                self.guidance,
-                from.guidance.to_string(),
-                to.guidance.to_string(),
-            ),
-            (self.seed, from.seed.to_string(), to.seed.to_string()),
-        ] {
-            if field.get_untracked() == old && old != new {
-                field.set(new);
-            }
         }
     }
 
@@ -93,14 +69,22 @@ impl RunSettings {
                 .parse()
                 .map_err(|_| format!("{what} must be a number."))
         }
+        /// Blank leaves the setting to the daemon's executor default.
+        fn optional<T: FromStr>(s: RwSignal<String>, what: &str) -> Result<Option<T>, String> {
+            if s.get_untracked().trim().is_empty() {
+                Ok(None)
+            } else {
+                number(s, what).map(Some)
+            }
+        }
         Ok(JobConfigInput {
             weights: untrack(|| self.active(Some(prompt)))
                 .into_iter()
                 .map(|(c, w)| (c.as_str().to_string(), w))
                 .collect::<BTreeMap<_, _>>(),
             num_steps: Some(number(self.steps, "Steps")?),
-            guidance: Some(number(self.guidance, "Guidance")?),
-            seed: Some(number(self.seed, "Seed")?),
+            guidance: optional(self.guidance, "Guidance")?,
+            seed: optional(self.seed, "Seed")?,
             sigma_max: Some(number(self.sigma_max, "Sigma max")?),
             blur_strength: Some(self.blur.get_untracked()),
             canny_threshold: Some(self.canny.get_untracked()),
@@ -116,11 +100,14 @@ fn NumberField(
     value: RwSignal<String>,
     #[prop(into)] step: String,
     hint: &'static str,
+    /// Shown while the field is blank (the default the daemon applies).
+    #[prop(optional, into)]
+    placeholder: Option<Signal<String>>,
 ) -> impl IntoView {
     view! {
         <label title=hint>
             {label}
-            <input type="number" id=id step=step bind:value=value/>
+            <input type="number" id=id step=step bind:value=value placeholder=move || placeholder.map(|p| p.get())/>
         </label>
     }
 }
@@ -165,11 +152,15 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
     let store = use_store();
     let settings = expect_context::<RunSettings>();
     let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(profile) = store.queue.with(|q| q.as_ref().map(|q| q.executor.clone())) {
-            settings.adopt_defaults(&profile);
-        }
+    // The executor's own defaults, for the fields left blank.
+    let profile_defaults = Memo::new(move |_| {
+        store
+            .queue
+            .with(|q| JobConfig::defaults_for(q.as_ref().map_or("", |q| q.executor.as_str())))
     });
+    let default_guidance =
+        Signal::derive(move || profile_defaults.with(|d| d.guidance.to_string()));
+    let default_seed = Signal::derive(move || profile_defaults.with(|d| d.seed.to_string()));
     let add = Action::new_local(|input: &JobInput| {
         let input = input.clone();
         async move { api::add_job(&input).await }
@@ -259,8 +250,8 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
             </fieldset>
             <div class="grid-4">
                 <NumberField label="Steps" id="set-steps" value=settings.steps step="1" hint="Diffusion steps (default 35)"/>
-                <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" hint="Classifier-free guidance, 0 to 20 (Cosmos default: 5 on Transfer1, 3 on Transfer2.5)"/>
-                <NumberField label="Seed" id="set-seed" value=settings.seed step="1" hint="Global seed (Cosmos default: 1 on Transfer1, 2025 on Transfer2.5)"/>
+                <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" placeholder=default_guidance hint="Classifier-free guidance, 0 to 20; blank: the executor's default (5 on Transfer1, 3 on Transfer2.5)"/>
+                <NumberField label="Seed" id="set-seed" value=settings.seed step="1" placeholder=default_seed hint="Global seed; blank: the executor's default (1 on Transfer1, 2025 on Transfer2.5)"/>
                 <NumberField label="Sigma max" id="set-sigma" value=settings.sigma_max step="1" hint="Noise to start from; below 80 the input video guides generation (default 70)"/>
                 <StrengthField label="Blur strength" id="set-blur" value=settings.blur/>
                 <StrengthField label="Canny threshold" id="set-canny" value=settings.canny/>

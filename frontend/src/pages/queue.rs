@@ -170,6 +170,7 @@ pub fn QueuePage() -> impl IntoView {
                         key=|j| (j.id.clone(), j.status as u8, j.position, j.batch_id.clone())
                         children=move |j: Job| {
                             let id = j.id.clone();
+                            let move_id = j.id.clone();
                             let movable = j.status == JobStatus::Queued && j.batch_id.is_none();
                             let pos = j.position.unwrap_or(0);
                             let op = move |op: JobOp| {
@@ -198,6 +199,24 @@ pub fn QueuePage() -> impl IntoView {
                                         <button class="icon move-top" title="Move to the top" disabled=!movable || pos <= 1 on:click=op(JobOp::MoveTo(1))>"⤒"</button>
                                         <button class="icon move-up" title="Move up" disabled=!movable || pos <= 1 on:click=op(JobOp::MoveTo(pos.saturating_sub(1).max(1)))>"↑"</button>
                                         <button class="icon move-down" title="Move down" disabled=move || { !movable || u64::from(pos) >= queued_count() } on:click=op(JobOp::MoveTo(pos + 1))>"↓"</button>
+                                        <button class="icon move-bottom" title="Move to the bottom" disabled=move || { !movable || u64::from(pos) >= queued_count() } on:click=op(JobOp::MoveTo(u32::MAX))>"⤓"</button>
+                                        <input
+                                            class="move-to"
+                                            type="number"
+                                            min="1"
+                                            step="1"
+                                            placeholder="#"
+                                            title="Move to this position (Enter)"
+                                            aria-label="Move to position"
+                                            disabled=!movable
+                                            on:change=move |ev| {
+                                                if let Ok(to) = event_target_value(&ev).trim().parse::<u32>() {
+                                                    if to >= 1 && to != pos {
+                                                        job_op.dispatch((move_id.clone(), JobOp::MoveTo(to)));
+                                                    }
+                                                }
+                                            }
+                                        />
                                         <button class="icon danger cancel" title="Cancel this job" on:click=op(JobOp::Cancel)>"✕"</button>
                                     </td>
                                 </tr>
