@@ -185,6 +185,36 @@ fn mixed_batches_load_hdmap_only_for_jobs_that_supply_it() {
 }
 
 #[test]
+fn transfer1_upscales_with_the_4k_upscaler_alone() {
+    let s = daemon("transfer1", "", &[]);
+    let app = &s.app;
+    let p = app.create_prompt("an earlier output to upscale");
+    let r = app.post(
+        "/api/v1/jobs",
+        json!({"prompt_id": p, "kind": "upscale", "config": {"num_steps": 10}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // Alongside an inference job: each runs in its own invocation.
+    let other = add(app, &p, json!({"weights": {"edge": 0.5}}));
+    app.wait_idle(60);
+    let job = app.job(&id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let params = params(&job);
+    assert_eq!(params["controls"], json!(["upscale"]), "{params}");
+    assert_eq!(params["raw_weights"]["upscale"].as_f64(), Some(0.5));
+    assert_eq!(params["num_steps"], 10);
+    assert_eq!(app.job(&other)["status"], "succeeded");
+    assert_ne!(job["batch_id"], app.job(&other)["batch_id"]);
+    // Prompt enhancement needs Cosmos' prompt upsampler, which no Cosmos profile drives.
+    let r = app.post(
+        "/api/v1/jobs",
+        json!({"prompt_id": p, "kind": "enhance", "config": {}}),
+    );
+    assert_eq!((r.status, r.code()), (422, "kind_unsupported_by_executor"));
+}
+
+#[test]
 fn identical_jobs_share_a_batched_pass() {
     let s = daemon("transfer1", "", &[]);
     let app = &s.app;
@@ -461,8 +491,20 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
         assert_eq!(p["guidance"], 3);
     }
     assert_eq!(params(&app.job(&ok1))["seed"], 2025);
-    // Transfer2.5 has no keypoint branch and takes whole-number guidance up to 7.
+    // Transfer2.5 has no keypoint branch, takes whole-number guidance up to 7, and has
+    // neither an upscaler nor a prompt upsampler to drive.
     let p = app.create_prompt("unsupported");
+    for kind in ["upscale", "enhance"] {
+        let r = app.post(
+            "/api/v1/jobs",
+            json!({"prompt_id": p, "kind": kind, "config": {}}),
+        );
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "kind_unsupported_by_executor"),
+            "{kind}"
+        );
+    }
     let r = app.post(
         "/api/v1/jobs",
         json!({"prompt_id": p, "config": {"weights": {"keypoint": 1}}}),

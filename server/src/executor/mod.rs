@@ -15,7 +15,7 @@ mod transfer25;
 use crate::config::{Config, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs};
-use cosmosq_shared::Control;
+use cosmosq_shared::{Control, JobKind};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -77,12 +77,27 @@ pub fn effective_weights(batch: &Batch, job: &Job) -> BTreeMap<Control, f64> {
         .collect()
 }
 
-/// Whether `profile` can run a job with these settings (Transfer2.5 has branches for edge,
-/// vis, depth and seg only, and whole-number guidance up to 7): `Err((code, message))` when not.
+/// Whether `profile` can run a job of this kind with these settings: `Err((code, message))`
+/// when not. Transfer1 runs `upscale` jobs with its 4K upscaler; prompt enhancement (`enhance`)
+/// needs Cosmos' prompt upsampler, which no Cosmos profile drives, so only the simulated
+/// executor takes it. Transfer2.5 has branches for edge, vis, depth and seg only, takes
+/// whole-number guidance up to 7, and has no upscaler.
 pub fn supports(
     profile: &str,
+    kind: JobKind,
     config: &cosmosq_shared::JobConfig,
 ) -> Result<(), (&'static str, String)> {
+    let refuse_kind = || {
+        Err((
+            "kind_unsupported_by_executor",
+            format!("the {profile} executor does not run {kind} jobs"),
+        ))
+    };
+    match (profile, kind) {
+        ("simulated", _) | (_, JobKind::Inference) => {}
+        ("cosmos-transfer1", JobKind::Upscale) => {}
+        _ => return refuse_kind(),
+    }
     if profile != "cosmos-transfer2.5" {
         return Ok(());
     }

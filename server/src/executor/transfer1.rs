@@ -12,7 +12,7 @@ use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::JobOutputs;
-use cosmosq_shared::Control;
+use cosmosq_shared::{Control, JobKind};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -28,10 +28,24 @@ impl Transfer1 {
     }
 }
 
+/// Weight of the 4K upscaler's control branch for `upscale` jobs (Cosmos' example value).
+pub const UPSCALE_WEIGHT: f64 = 0.5;
+
 /// The spec and JSONL for a batch.
 pub fn inputs(claimed: &Claimed) -> (Value, Vec<Value>) {
     let batch = &claimed.batch;
     let (first_job, first_prompt) = &claimed.jobs[0];
+    if first_job.kind == JobKind::Upscale {
+        // An upscale job runs alone: the 4K upscaler is the spec's only control, applied to
+        // the prompt's input video (e.g. an earlier output).
+        let spec = json!({
+            "input_video_path": first_prompt.input_video,
+            "prompt": first_prompt.text,
+            "upscale": {"control_weight": UPSCALE_WEIGHT},
+        });
+        let line = json!({"visual_input": first_prompt.input_video, "prompt": first_prompt.text});
+        return (spec, vec![line]);
+    }
     let first_weights = effective_weights(batch, first_job);
     let mut spec = Map::new();
     // Batch mode still validates a global input video: the first job's.

@@ -144,7 +144,7 @@ impl Queue {
         let profile = &self.config.executor.profile;
         let config =
             JobConfig::from_input_with(input.config, kind, &JobConfig::defaults_for(profile))?;
-        crate::executor::supports(profile, &config)
+        crate::executor::supports(profile, kind, &config)
             .map_err(|(code, message)| ApiError::invalid(code, message))?;
         // The reply's view is taken right after the change applies: the new job is then the
         // last one, so its position needs no count of the whole queue.
