@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod browser;
+mod cli_client;
 mod concurrency;
 mod crash_loop;
 mod durability;

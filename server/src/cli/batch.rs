@@ -56,10 +56,13 @@ pub enum BatchCommand {
 /// How the daemon should plan.
 #[derive(Args, Clone, Copy)]
 pub struct PlanOptions {
-    /// Mixed mode: a batch may load the union of its jobs' controls (default: strict, identical
-    /// controls only).
-    #[arg(long)]
+    /// Mixed mode: a batch may load the union of its jobs' controls (default: the queue's
+    /// "Mix Control Inputs" setting).
+    #[arg(long, conflicts_with = "strict")]
     mix: bool,
+    /// Strict mode: identical controls only (default: the queue's setting).
+    #[arg(long)]
+    strict: bool,
     /// Most jobs in one batch (1..=64; default: the queue's setting).
     #[arg(
         long,
@@ -70,17 +73,23 @@ pub struct PlanOptions {
 }
 
 impl PlanOptions {
-    pub fn mode(&self) -> PlanMode {
+    /// The mode asked for; `None` leaves it to the queue's setting.
+    pub fn mode(&self) -> Option<PlanMode> {
         if self.mix {
-            PlanMode::Mixed
+            Some(PlanMode::Mixed)
+        } else if self.strict {
+            Some(PlanMode::Strict)
         } else {
-            PlanMode::Strict
+            None
         }
     }
 
     /// The query of `GET /api/v1/batches/preview`.
     pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut query = vec![("mode", self.mode().as_str().to_string())];
+        let mut query = Vec::new();
+        if let Some(mode) = self.mode() {
+            query.push(("mode", mode.as_str().to_string()));
+        }
         if let Some(n) = self.max_batch_size {
             query.push(("max_batch_size", n.to_string()));
         }
@@ -600,7 +609,13 @@ mod tests {
         let Ok(BatchCommand::Preview { plan, .. }) = parse(&["preview"]) else {
             panic!("preview should parse");
         };
+        // No mode: the daemon uses the queue's "Mix Control Inputs" setting.
+        assert_eq!(plan.query(), vec![]);
+        let Ok(BatchCommand::Preview { plan, .. }) = parse(&["preview", "--strict"]) else {
+            panic!("preview --strict should parse");
+        };
         assert_eq!(plan.query(), vec![("mode", "strict".to_string())]);
+        assert!(parse(&["preview", "--strict", "--mix"]).is_err());
         assert!(parse(&["preview", "--max-batch-size", "0"]).is_err());
         assert!(parse(&["preview", "--format", "json"]).is_ok());
         assert!(parse(&["preview", "--format", "yaml"]).is_err());

@@ -64,10 +64,10 @@ pub struct AddArgs {
     /// Diffusion steps (default 35).
     #[arg(long)]
     steps: Option<u32>,
-    /// Classifier-free guidance (default 5).
+    /// Classifier-free guidance (default: the executor's, 5 on Transfer1, 3 on Transfer2.5).
     #[arg(long)]
     guidance: Option<f64>,
-    /// Seed (default 1).
+    /// Seed (default: the executor's, 1 on Transfer1, 2025 on Transfer2.5).
     #[arg(long)]
     seed: Option<u64>,
     /// Noise level to start from (default 70).

@@ -45,6 +45,7 @@ enum Command {
     /// Plan a JSON job list offline and print the smart batches.
     Plan(plan::PlanArgs),
     /// Manage prompts on a running daemon.
+    #[command(visible_alias = "prompts")]
     Prompt {
         #[command(flatten)]
         remote: Remote,
@@ -52,6 +53,7 @@ enum Command {
         command: prompt::PromptCommand,
     },
     /// Manage jobs on a running daemon.
+    #[command(visible_alias = "jobs")]
     Job {
         #[command(flatten)]
         remote: Remote,
@@ -66,6 +68,7 @@ enum Command {
         command: queue::QueueCommand,
     },
     /// Preview and run smart batches on a running daemon.
+    #[command(visible_alias = "batches")]
     Batch {
         #[command(flatten)]
         remote: Remote,
