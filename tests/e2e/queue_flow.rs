@@ -338,6 +338,46 @@ fn pause_and_settings_survive_a_restart() {
 }
 
 #[test]
+fn simulated_out_of_memory_splits_the_batch_down_to_the_marked_job() {
+    // No GPU: `[simulate:oom]` runs out of memory whenever its job shares a batch.
+    let app = fast();
+    app.pause();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let text = if i == 2 {
+            "needs room [simulate:oom]".to_string()
+        } else {
+            format!("job {i}")
+        };
+        let p = app.create_prompt(&text);
+        ids.push(app.add_job(&p, json!({"edge": 0.5})));
+    }
+    let plan = app.get("/api/v1/batches/preview?mode=strict").body;
+    let r = app.post("/api/v1/batches", json!({"plan_id": plan["plan_id"]}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    app.wait_until(30, "all jobs to finish", |app| {
+        ids.iter().all(|id| app.job(id)["status"] == "succeeded")
+    });
+    // 4 jobs (OOM) → 2 + 2 (the half with the marked job OOMs again) → 1 + 1.
+    let batches = app.get("/api/v1/batches").body;
+    let sizes = |status: &str| -> Vec<usize> {
+        let mut v: Vec<usize> = batches
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["status"] == status)
+            .map(|b| b["job_ids"].as_array().unwrap().len())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sizes("failed"), vec![2, 4], "{batches}");
+    assert_eq!(sizes("succeeded"), vec![1, 1, 2], "{batches}");
+    let q = app.get("/api/v1/queue").body;
+    assert_eq!(q["settings"]["learned_caps"]["1"], 1, "{q}");
+}
+
+#[test]
 fn failures_are_recorded_as_failed_with_a_code() {
     let app = fast();
     let p = app.create_prompt("please [simulate:fail] this one");

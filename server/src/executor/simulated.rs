@@ -2,7 +2,10 @@
 //! `time_scale`, runs the jobs one after another (progress and a log as a real run would),
 //! and writes placeholder outputs: the input video as `output.mp4`, plus `prompt.txt` and
 //! `params.json` recording exactly the weights and settings the job ran with.
-//! A prompt whose text contains `[simulate:fail]` fails, to exercise failure paths.
+//! Markers in a prompt's text inject faults, to try the failure paths without a GPU:
+//! `[simulate:fail]` fails its jobs; `[simulate:oom]` runs out of GPU memory whenever its job
+//! shares the batch with others (the queue then splits the batch and retries the parts, and
+//! learns the lower safe size), and succeeds alone.
 
 use super::{effective_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
 use crate::queue::Claimed;
@@ -14,6 +17,8 @@ use std::time::Duration;
 
 /// Marker in a prompt's text that makes the simulated run of its jobs fail.
 pub const FAIL_MARKER: &str = "[simulate:fail]";
+/// Marker in a prompt's text that makes a batch of more than one job run out of memory.
+pub const OOM_MARKER: &str = "[simulate:oom]";
 
 pub struct Simulated {
     time_scale: f64,
@@ -120,6 +125,23 @@ impl Executor for Simulated {
             );
             if sleep_or_cancel(total.mul_f64(load_share), claimed).await {
                 log.line(progress, 0.0, "[simulated] stopped while loading".into());
+                return result;
+            }
+            if jobs > 1
+                && claimed
+                    .jobs
+                    .iter()
+                    .any(|(_, p)| p.text.contains(OOM_MARKER))
+            {
+                log.line(
+                    progress,
+                    load_share,
+                    format!(
+                        "[simulated] torch.OutOfMemoryError: CUDA out of memory ({jobs} jobs, \
+                         a prompt asks the simulator for it: {OOM_MARKER})"
+                    ),
+                );
+                result.out_of_memory = true;
                 return result;
             }
             for (i, (job, prompt)) in claimed.jobs.iter().enumerate() {
