@@ -215,6 +215,43 @@ fn transfer1_upscales_with_the_4k_upscaler_alone() {
 }
 
 #[test]
+fn the_refit_belongs_to_the_profile_across_restarts() {
+    let mut s = daemon("transfer1", "", &[]);
+    for (i, w) in [json!({"edge": 0.5}), json!({"depth": 0.5})]
+        .iter()
+        .enumerate()
+    {
+        let p = s.app.create_prompt(&format!("refit {i}"));
+        add(&s.app, &p, json!({"weights": w}));
+        s.app.wait_idle(60);
+    }
+    let fitted = s.app.get("/api/v1/cost-model").body;
+    assert_eq!(fitted["samples"], 2, "{fitted}");
+    let default = serde_json::to_value(cosmosq_shared::CostModel::default()).unwrap();
+    assert_ne!(fitted["cost_model"], default, "the refit moved the model");
+    // Restarted, the daemon refits from its recorded batches: the same model.
+    s.app.restart();
+    assert_eq!(
+        s.app.get("/api/v1/cost-model").body["cost_model"],
+        fitted["cost_model"]
+    );
+    // Switched to Transfer2.5 on the same data, Transfer1's measurements do not apply.
+    let config = TestApp::write_config(
+        s.app.data.path(),
+        &format!(
+            "[executor]\nprofile = \"cosmos-transfer2.5\"\ncommand = [\"python3\", \"{}\", \"transfer2.5\"]\ntime_scale = 0.001\n",
+            standin()
+        ),
+    );
+    s.app.set_env("COSMOSQ_CONFIG", &config);
+    s.app.restart();
+    let view = s.app.get("/api/v1/cost-model").body;
+    assert_eq!(view["executor"], "cosmos-transfer2.5");
+    assert_eq!(view["samples"], 0, "{view}");
+    assert_eq!(view["cost_model"], default);
+}
+
+#[test]
 fn identical_jobs_share_a_batched_pass() {
     let s = daemon("transfer1", "", &[]);
     let app = &s.app;

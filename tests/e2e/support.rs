@@ -137,6 +137,12 @@ impl TestApp {
         child.wait().unwrap().code()
     }
 
+    /// Set (or replace) a variable of the daemon's environment for its next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.terminate();

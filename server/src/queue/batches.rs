@@ -478,6 +478,14 @@ impl Queue {
         refit(&self.config.cost_model, &samples)
     }
 
+    /// The cost model refitted to every recorded batch of this profile, or `None` when there
+    /// is none.
+    pub(super) fn refit_recorded(&self, state: &State) -> Option<CostModel> {
+        let e = &self.config.executor;
+        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), None);
+        (!samples.is_empty()).then(|| refit(&self.config.cost_model, &samples))
+    }
+
     /// The cost model now in use, with how well it fits the measured batches.
     pub fn cost_model_view(&self) -> CostModelView {
         let state = self.lock();

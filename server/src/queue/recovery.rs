@@ -46,8 +46,11 @@ impl Queue {
                 clean_shutdown: true,
                 fitted_cost_model: None,
             }));
+            // Refit from the recorded batches rather than trusting the stored fit: that may
+            // be another profile's or another time scale's, and the configured prior may have
+            // changed.
             if self.config.executor.refit_enabled() {
-                if let Some(fitted) = state.meta().fitted_cost_model.clone() {
+                if let Some(fitted) = self.refit_recorded(&state) {
                     state.cost = fitted;
                 }
             }

@@ -65,7 +65,8 @@ pub struct Meta {
     pub next_batch_seq: u64,
     /// Set on graceful shutdown, cleared on start: false at start means the last run crashed.
     pub clean_shutdown: bool,
-    /// The cost model refitted from measured batches, once there is one.
+    /// The cost model last refitted from measured batches (informational: at start the daemon
+    /// refits from the recorded batches of its current profile).
     #[serde(default)]
     pub fitted_cost_model: Option<cosmosq_shared::CostModel>,
 }
