@@ -378,6 +378,11 @@ fn a_token_guards_every_api_route() {
         "/api/v1/events",
         "/api/v1/nope",
         "/metrics",
+        // Percent-encoded spellings route to the same handlers: the token must hold there too.
+        "/%61pi/v1/prompts",
+        "/api%2Fv1/prompts",
+        "/%6Detrics",
+        "/api/v1/%71ueue",
     ] {
         let r = app.get(path);
         assert_eq!((r.status, r.code()), (401, "unauthorized"), "{path}");

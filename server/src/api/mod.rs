@@ -370,6 +370,38 @@ fn presented_token(req: &ServiceRequest) -> Option<String> {
     None
 }
 
+/// Whether a request path needs the token: `/api/...` and `/metrics`, judged on the path as
+/// the router sees it (percent-decoded, repeated slashes merged), so that `/%61pi/...` or
+/// `/%6Detrics` cannot reach a handler without it.
+fn guarded(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    decoded.dedup_by(|a, b| *a == b'/' && *b == b'/');
+    let path = String::from_utf8_lossy(&decoded);
+    path == "/api"
+        || path.starts_with("/api/")
+        || path == "/metrics"
+        || path.starts_with("/metrics/")
+}
+
 /// With a token configured, every `/api` request and `/metrics` (queue counts, slots) must
 /// present it; `/healthz`, the web interface and the API's description stay open.
 pub async fn require_token(
@@ -380,7 +412,7 @@ pub async fn require_token(
         .app_data::<web::Data<AuthToken>>()
         .and_then(|t| t.0.clone());
     if let Some(expected) = expected {
-        if req.path().starts_with("/api/") || req.path() == "/metrics" {
+        if guarded(req.path()) {
             let ok = presented_token(&req).is_some_and(|t| same(t.as_bytes(), expected.as_bytes()));
             if !ok {
                 let e = ApiError::new(
@@ -398,6 +430,32 @@ pub async fn require_token(
 #[cfg(test)]
 mod tests {
     use cosmosq_shared::api::{MoveInput, QueueSettingsPatch};
+
+    #[test]
+    fn the_token_guards_every_spelling_of_the_api() {
+        for path in [
+            "/api/v1/queue",
+            "/%61pi/v1/queue",
+            "/api%2Fv1/queue",
+            "//api/v1/queue",
+            "/metrics",
+            "/%6detrics",
+            "/api",
+        ] {
+            assert!(super::guarded(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/queue",
+            "/healthz",
+            "/docs/",
+            "/api-docs/openapi.json",
+            "/apix",
+            "/index.html",
+        ] {
+            assert!(!super::guarded(path), "{path}");
+        }
+    }
     use serde_json::json;
 
     #[test]
