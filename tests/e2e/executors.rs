@@ -206,6 +206,8 @@ fn transfer1_upscales_with_the_4k_upscaler_alone() {
     assert_eq!(params["num_steps"], 10);
     assert_eq!(app.job(&other)["status"], "succeeded");
     assert_ne!(job["batch_id"], app.job(&other)["batch_id"]);
+    // The upscaler is not what the cost model describes: only the inference batch is refitted.
+    assert_eq!(app.get("/api/v1/cost-model").body["samples"], 1);
     // Prompt enhancement needs Cosmos' prompt upsampler, which no Cosmos profile drives.
     let r = app.post(
         "/api/v1/jobs",
@@ -249,6 +251,56 @@ fn the_refit_belongs_to_the_profile_across_restarts() {
     assert_eq!(view["executor"], "cosmos-transfer2.5");
     assert_eq!(view["samples"], 0, "{view}");
     assert_eq!(view["cost_model"], default);
+}
+
+#[test]
+fn jobs_the_new_executor_cannot_run_fail_instead_of_running_as_something_else() {
+    // Queued (and failed) under the simulated executor, which runs every kind...
+    let mut app = TestApp::start(&[]);
+    app.pause();
+    let p = app.create_prompt("made under the simulator");
+    let r = app.post(
+        "/api/v1/jobs",
+        json!({"prompt_id": p, "kind": "enhance", "config": {}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let enhance = r.body["id"].as_str().unwrap().to_string();
+    let keypoint = app.add_job(&p, json!({"keypoint": 0.5}));
+    let edge = app.add_job(&p, json!({"edge": 0.5}));
+    let canceled = app.add_job(&p, json!({"keypoint": 0.7}));
+    assert_eq!(
+        app.post(&format!("/api/v1/jobs/{canceled}/cancel"), json!({}))
+            .status,
+        200
+    );
+    // ...then the daemon comes back on Transfer2.5 (no enhance, no keypoint branch).
+    let config = TestApp::write_config(
+        app.data.path(),
+        &format!(
+            "[executor]\nprofile = \"cosmos-transfer2.5\"\ncommand = [\"python3\", \"{}\", \"transfer2.5\"]\ntime_scale = 0.001\n",
+            standin()
+        ),
+    );
+    app.set_env("COSMOSQ_CONFIG", &config);
+    app.restart();
+    for (id, code) in [
+        (&enhance, "kind_unsupported_by_executor"),
+        (&keypoint, "control_unsupported_by_executor"),
+    ] {
+        let job = app.job(id);
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["error"]["code"], code, "{job}");
+    }
+    assert_eq!(app.job(&edge)["status"], "queued");
+    let r = app.post(&format!("/api/v1/jobs/{canceled}/retry"), json!({}));
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "control_unsupported_by_executor")
+    );
+    assert_eq!(app.job(&canceled)["status"], "canceled");
+    app.resume();
+    app.wait_idle(60);
+    assert_eq!(app.job(&edge)["status"], "succeeded");
 }
 
 #[test]

@@ -122,6 +122,7 @@ async fn move_to(
         (status = 200, body = Job),
         (status = 404, body = ErrorResponse),
         (status = 409, description = "Not failed or canceled, or its prompt was deleted", body = ErrorResponse),
+        (status = 422, description = "The executor cannot run this job (`kind_unsupported_by_executor`, `control_unsupported_by_executor`, `guidance_unsupported_by_executor`): the profile changed since it was added", body = ErrorResponse),
     )
 )]
 #[post("/jobs/{id}/retry")]

@@ -11,7 +11,7 @@ use cosmosq_shared::api::{
 };
 use cosmosq_shared::plan::{plan, Limits, Plan, PlanJob, PlanMode, PlannedBatch};
 use cosmosq_shared::refit::{mean_error, refit, Sample};
-use cosmosq_shared::CostModel;
+use cosmosq_shared::{CostModel, JobKind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -445,6 +445,14 @@ impl State {
             .chain(extra)
             .filter(|r| r.batch.status == BatchStatus::Succeeded && r.batch.executor == profile)
             .filter(|r| r.batch.measured_seconds.is_some())
+            // Upscale and enhance runs load models the cost model does not describe.
+            .filter(|r| {
+                r.batch.job_ids.iter().all(|id| {
+                    self.jobs
+                        .get(id)
+                        .is_some_and(|j| j.job.kind == JobKind::Inference)
+                })
+            })
             .collect();
         records.sort_by_key(|r| std::cmp::Reverse(r.run_order()));
         records.truncate(REFIT_WINDOW);

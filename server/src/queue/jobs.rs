@@ -352,6 +352,13 @@ impl Queue {
                     "the job's prompt was deleted",
                 ));
             }
+            // The executor may have changed since the job was added.
+            crate::executor::supports(
+                &self.config.executor.profile,
+                record.job.kind,
+                &record.job.config,
+            )
+            .map_err(|(code, message)| ApiError::invalid(code, message))?;
             let mut meta = state.meta().clone();
             let order = state.free_order_key(meta.next_order, change);
             meta.next_order = order + ORDER_GAP;

@@ -126,6 +126,38 @@ impl Queue {
             meta.clean_shutdown = false;
             change.meta = Some(meta);
             Ok(())
+        })?;
+        self.fail_unrunnable()
+    }
+
+    /// Queued jobs the executor cannot run (the profile changed since they were added: an
+    /// `enhance` job, or a keypoint job on Transfer2.5) fail with the reason instead of
+    /// running as something they are not.
+    fn fail_unrunnable(&self) -> Result<(), ApiError> {
+        let profile = self.config.executor.profile.clone();
+        self.mutate(|state, change| {
+            let now = ids::now();
+            let queued = state
+                .jobs
+                .values()
+                .filter(|r| r.job.status == JobStatus::Queued && r.job.batch_id.is_none());
+            for record in queued {
+                let job = &record.job;
+                if let Err((code, message)) =
+                    crate::executor::supports(&profile, job.kind, &job.config)
+                {
+                    tracing::warn!(job = %job.id, code, "a queued job cannot run on this executor");
+                    let mut r = record.clone();
+                    r.job.status = JobStatus::Failed;
+                    r.job.error = Some(ErrorBody {
+                        code: code.into(),
+                        message,
+                    });
+                    r.job.finished_at = Some(now.clone());
+                    change.jobs.push(r);
+                }
+            }
+            Ok(())
         })
     }
 }
