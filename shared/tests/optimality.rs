@@ -81,7 +81,7 @@ fn random_cost(rng: &mut Rng) -> CostModel {
 
 fn random_queue(rng: &mut Rng, jobs: (u64, u64)) -> Vec<PlanJob> {
     let n = rng.int(jobs.0, jobs.1) as usize;
-    let pool = &POOL[..rng.int(2, 5) as usize];
+    let pool = &POOL[..rng.int(2, 7) as usize];
     let vary_seed = rng.chance(0.25);
     let vary_steps = rng.chance(0.1);
     let mut jobs: Vec<PlanJob> = Vec::with_capacity(n);
@@ -116,6 +116,13 @@ fn random_queue(rng: &mut Rng, jobs: (u64, u64)) -> Vec<PlanJob> {
                 .copied()
                 .filter(|_| rng.chance(0.5))
                 .collect();
+        }
+        // hdmap and lidar must come with the prompt (the daemon refuses a job without them);
+        // some prompts carry them for jobs that do not ask for them.
+        for c in pool.iter().copied().filter(|c| !c.can_generate()) {
+            if signature.contains(&c) || rng.chance(0.3) {
+                job.control_inputs.insert(c);
+            }
         }
         if vary_seed {
             job.config.seed = rng.int(1, 2);

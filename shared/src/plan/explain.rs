@@ -2,13 +2,37 @@
 
 use super::search::{Members, Problem};
 use super::{safe_batch_size, PlanMetrics, PlanMode, PlannedBatch};
-use crate::control::ControlSet;
+use crate::control::{Control, ControlSet};
 use crate::cost::JobLoad;
 use std::collections::BTreeMap;
 
 /// Seconds rounded to milliseconds, so JSON stays readable.
 fn ms(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// The controls (hdmap, lidar) that other jobs of the same settings group ask for but that a
+/// member of `members` can never be given (see `PlanJob::unloadable`), if any.
+fn kept_apart(problem: &Problem, members: &[usize]) -> Option<ControlSet> {
+    let unloadable = members.iter().fold(ControlSet::EMPTY, |u, &m| {
+        u.union(problem.items[m].unloadable)
+    });
+    if unloadable.is_empty() {
+        return None;
+    }
+    let mut counts = problem.group_controls[problem.items[members[0]].group as usize];
+    for &m in members {
+        for (i, n) in counts.iter_mut().enumerate() {
+            *n -= u32::from(problem.items[m].signature.bits() & (1 << i) != 0);
+        }
+    }
+    let missing: ControlSet = Control::ALL
+        .into_iter()
+        .enumerate()
+        .filter(|(i, c)| counts[*i] > 0 && unloadable.contains(*c))
+        .map(|(_, c)| c)
+        .collect();
+    (!missing.is_empty()).then_some(missing)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -118,6 +142,11 @@ fn reason(
             format!(
                 "Runs alone: no other queued job with the same settings asks for exactly {}.",
                 n.loaded
+            )
+        } else if let Some(missing) = kept_apart(problem, members) {
+            format!(
+                "Runs alone: the other batches with its settings load {missing}, which its \
+                 prompt has no control video for and Cosmos cannot generate."
             )
         } else {
             "Runs alone: under the cost model, sharing a load with another batch would cost \

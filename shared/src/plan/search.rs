@@ -184,6 +184,8 @@ pub(super) struct Problem<'a> {
     units: Vec<Summary>,
     /// Local-search evaluations left in this plan.
     budget: Cell<u64>,
+    /// Per settings group, how many of its jobs ask for each control (for explanations).
+    pub group_controls: Vec<[u32; 7]>,
 }
 
 /// Interns keys to small dense ids in order of first appearance.
@@ -243,7 +245,19 @@ impl<'a> Problem<'a> {
                 }
             })
             .collect();
+        let groups = items
+            .iter()
+            .map(|i| i.group as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut group_controls = vec![[0u32; 7]; groups];
+        for item in &items {
+            for (i, n) in group_controls[item.group as usize].iter_mut().enumerate() {
+                *n += u32::from(item.signature.bits() & (1 << i) != 0);
+            }
+        }
         Problem {
+            group_controls,
             jobs,
             units: items.iter().map(Summary::of).collect(),
             items,

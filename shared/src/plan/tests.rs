@@ -93,6 +93,11 @@ fn mixed_never_loads_hdmap_or_lidar_for_a_job_without_that_video() {
     let b = job("b", &[(Edge, 0.5)]);
     let p = run(&[a.clone(), b.clone()], PlanMode::Mixed);
     assert_eq!(ids(&p), vec![vec!["a"], vec!["b"]]);
+    let why = &p.batches[1].reason;
+    assert!(
+        why.contains("load hdmap") && why.contains("no control video"),
+        "{why}"
+    );
     // With the video on `b`'s prompt the merge is allowed (and saves time).
     let mut b = b;
     b.control_inputs = [Control::Hdmap].into_iter().collect();
