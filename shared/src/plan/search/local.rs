@@ -159,7 +159,8 @@ impl Problem<'_> {
         batches
     }
 
-    /// Escapes from local optima: dissolve one batch into lone jobs and polish again; keep the
+    /// Escapes from local optima: take one batch apart and put its jobs back, two ways (each
+    /// job where it adds least, then the local search; or each alone, then polish); keep a
     /// result when it is cheaper, and go on until no batch's dissolution helps.
     pub(super) fn kick(&self, mut batches: Vec<Batch>) -> Vec<Batch> {
         let mut total: f64 = batches.iter().map(|b| self.price(&b.sum)).sum();
@@ -169,20 +170,63 @@ impl Problem<'_> {
                 i += 1; // a lone job dissolves into itself
                 continue;
             }
-            let mut trial = batches.clone();
-            let dissolved = trial.swap_remove(i);
-            trial.extend(dissolved.members.iter().map(|&m| self.batch(vec![m])));
-            let trial = self.polish(trial);
-            let trial_total: f64 = trial.iter().map(|b| self.price(&b.sum)).sum();
-            if trial_total < total - EPSILON {
-                batches = trial;
-                total = trial_total;
-                i = 0;
-            } else {
-                i += 1;
+            let mut kept = false;
+            for trial in [self.reinsert(&batches, i), Some(self.dissolve(&batches, i))]
+                .into_iter()
+                .flatten()
+            {
+                let trial_total: f64 = trial.iter().map(|b| self.price(&b.sum)).sum();
+                if trial_total < total - EPSILON {
+                    batches = trial;
+                    total = trial_total;
+                    kept = true;
+                    break;
+                }
             }
+            i = if kept { 0 } else { i + 1 };
         }
         batches
+    }
+
+    /// Batch `i` dissolved into lone jobs, then polished.
+    fn dissolve(&self, batches: &[Batch], i: usize) -> Vec<Batch> {
+        let mut trial = batches.to_vec();
+        let dissolved = trial.swap_remove(i);
+        trial.extend(dissolved.members.iter().map(|&m| self.batch(vec![m])));
+        self.polish(trial)
+    }
+
+    /// Batch `i`'s jobs put back one by one where each adds the least (another batch it fits,
+    /// or alone), then the local search: this reaches "move one job out, merge the rest
+    /// elsewhere" when those batches hold too many jobs together to re-solve exactly.
+    /// `None` when the budget is spent.
+    fn reinsert(&self, batches: &[Batch], i: usize) -> Option<Vec<Batch>> {
+        let mut trial = batches.to_vec();
+        let taken = trial.swap_remove(i);
+        if !self.spend((taken.members.len() * (trial.len() + 1)) as u64) {
+            return None;
+        }
+        for &m in &taken.members {
+            let unit = self.units[m];
+            let mut best = (self.price(&unit), None);
+            for (b, batch) in trial.iter().enumerate() {
+                let grown = batch.sum.add(&unit);
+                if self.fits(&grown) {
+                    let added = self.price(&grown) - self.price(&batch.sum);
+                    if added < best.0 - EPSILON {
+                        best = (added, Some((b, grown)));
+                    }
+                }
+            }
+            match best.1 {
+                Some((b, grown)) => {
+                    trial[b].members.push(m);
+                    trial[b].sum = grown;
+                }
+                None => trial.push(self.batch(vec![m])),
+            }
+        }
+        Some(self.improve(trial))
     }
 }
 
