@@ -465,6 +465,34 @@ fn a_single_job_that_does_not_fit_fails_with_out_of_memory() {
 }
 
 #[test]
+fn transfer25_out_of_memory_teaches_no_smaller_batch_size() {
+    // Transfer2.5 runs a batch's jobs one after another: one that does not fit fails alone,
+    // and the batch size it ran in says nothing about memory.
+    let s = daemon("transfer2.5", "", &[("STANDIN_MEMORY_BUDGET_GB", "10")]);
+    let app = &s.app;
+    app.pause();
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            add(
+                app,
+                &app.create_prompt(&format!("too big {i}")),
+                json!({"weights": {"edge": 0.5}}),
+            )
+        })
+        .collect();
+    let plan = execute(app, "strict");
+    assert_eq!(plan["batches"][0]["job_ids"].as_array().unwrap().len(), 2);
+    app.wait_until(60, "both jobs to fail", |app| {
+        ids.iter().all(|id| app.job(id)["status"] == "failed")
+    });
+    for id in &ids {
+        assert_eq!(app.job(id)["error"]["code"], "out_of_memory");
+    }
+    let q = app.get("/api/v1/queue").body;
+    assert_eq!(q["settings"]["learned_caps"], json!({}), "{q}");
+}
+
+#[test]
 fn cancel_stops_the_program_and_requeues_the_other_jobs() {
     let s = daemon("transfer1", "", &[("STANDIN_TIME_SCALE", "0.01")]);
     let app = &s.app;

@@ -509,8 +509,9 @@ impl Queue {
     }
 
     /// After CUDA ran out of memory: the jobs that did not finish are split in halves, each a
-    /// new batch that runs next (a single job fails with `out_of_memory`), and the batch's
-    /// half its job count becomes the most jobs a batch of this many controls may hold.
+    /// new batch that runs next (a single job fails with `out_of_memory`), and, where jobs can
+    /// share a batched pass, half the batch's job count becomes the most jobs a batch of this
+    /// many controls may hold.
     fn split_after_oom(
         &self,
         state: &State,
@@ -519,11 +520,15 @@ impl Queue {
         unfinished: Vec<JobRecord>,
         now: &str,
     ) {
-        let controls = record.batch.controls.len();
-        let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
-        let lowered = (record.batch.job_ids.len() as u32 / 2).max(1);
-        meta.settings.learned_caps.lower(controls, lowered);
-        change.meta = Some(meta);
+        // Without a batched pass (Transfer2.5) the jobs run one after another on one model:
+        // their number does not drive GPU memory, so there is no smaller size to learn.
+        if state.batched_pass {
+            let controls = record.batch.controls.len();
+            let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
+            let lowered = (record.batch.job_ids.len() as u32 / 2).max(1);
+            meta.settings.learned_caps.lower(controls, lowered);
+            change.meta = Some(meta);
+        }
         if unfinished.len() <= 1 {
             for mut job in unfinished {
                 job.job.status = JobStatus::Failed;
