@@ -472,7 +472,8 @@ fn a_move_then_merge_chain_is_found() {
         batched_pass: true,
     };
     // (weights, frames, square, supplied)
-    let specs: [(&[(Control, f64)], u32, bool, &[Control]); 12] = [
+    type Spec<'a> = (&'a [(Control, f64)], u32, bool, &'a [Control]);
+    let specs: [Spec; 12] = [
         (&[(Depth, 1.0)], 57, false, &[Depth]),
         (&[(Edge, 1.0)], 121, false, &[]),
         (&[(Depth, 1.0)], 57, false, &[Depth]),
