@@ -155,3 +155,27 @@ fn bad_input_exits_2_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_batch_size"));
 }
+
+#[test]
+fn plans_for_the_profile_it_is_told() {
+    let identical = r#"{"jobs": [
+      {"id": "a", "weights": {"edge": 0.5}},
+      {"id": "b", "weights": {"edge": 0.5}}
+    ]}"#;
+    let run = |profile: &str| -> serde_json::Value {
+        let out = cosmosq(&["plan", "-", "--profile", profile], Some(identical));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Transfer1 (the default) runs identical jobs as one batched pass; Transfer2.5 has none.
+    assert_eq!(run("cosmos-transfer1")["batches"][0]["batch_size"], 2);
+    let t25 = run("cosmos-transfer2.5");
+    assert_eq!(t25["batches"][0]["batch_size"], 1);
+    assert_eq!(t25["batches"][0]["job_ids"].as_array().unwrap().len(), 2);
+    let out = cosmosq(&["plan", "-", "--profile", "nope"], Some(identical));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -2,8 +2,8 @@
 
 use super::CliError;
 use clap::{Args, ValueEnum};
-use cosmosq_shared::plan::{parse_plan_file, Plan};
-use cosmosq_shared::{plan, CostModel, Limits, PlanMode};
+use cosmosq_shared::plan::{parse_plan_file_with, Plan};
+use cosmosq_shared::{batched_pass_supported, plan, CostModel, JobConfig, Limits, PlanMode};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -33,6 +33,10 @@ pub struct PlanArgs {
     cost_model: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// The executor profile to plan for: its defaults for omitted settings, and whether it
+    /// has a batched pass (cosmos-transfer2.5 has none).
+    #[arg(long, default_value = "cosmos-transfer1", value_parser = ["simulated", "cosmos-transfer1", "cosmos-transfer2.5"])]
+    profile: String,
 }
 
 fn read(path: &PathBuf) -> Result<String, CliError> {
@@ -61,7 +65,8 @@ pub fn load_cost_model(path: &PathBuf) -> Result<CostModel, CliError> {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), CliError> {
-    let jobs = parse_plan_file(&read(&args.file)?)
+    let defaults = JobConfig::defaults_for(&args.profile);
+    let jobs = parse_plan_file_with(&read(&args.file)?, &defaults)
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.file.display())))?;
     let cost = match &args.cost_model {
         Some(path) => load_cost_model(path)?,
@@ -71,7 +76,10 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
         Mode::Strict => PlanMode::Strict,
         Mode::Mixed => PlanMode::Mixed,
     };
-    let limits = Limits::new(args.max_batch_size);
+    let limits = Limits {
+        batched_pass: batched_pass_supported(&args.profile),
+        ..Limits::new(args.max_batch_size)
+    };
     let plan = plan(&jobs, mode, limits, &cost).map_err(|e| CliError::bad_input(e.to_string()))?;
     match args.format {
         Format::Json => println!(

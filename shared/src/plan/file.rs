@@ -31,7 +31,10 @@ fn take<T: DeserializeOwned>(
     }
 }
 
-fn parse_job(mut fields: Map<String, Value>) -> Result<PlanJob, ValidationError> {
+fn parse_job(
+    mut fields: Map<String, Value>,
+    defaults: &JobConfig,
+) -> Result<PlanJob, ValidationError> {
     let id: String = take(&mut fields, "id")?
         .ok_or_else(|| ValidationError::new(ValidationCode::EmptyJobId, "missing `id`"))?;
     let in_job = |e: ValidationError| e.context(format!("job `{id}`"));
@@ -58,7 +61,7 @@ fn parse_job(mut fields: Map<String, Value>) -> Result<PlanJob, ValidationError>
     // Everything else is run settings; unknown keys are rejected there.
     let settings: JobConfigInput = serde_json::from_value(Value::Object(fields))
         .map_err(|e| in_job(invalid(e.to_string())))?;
-    let config = JobConfig::from_input(settings, kind).map_err(in_job)?;
+    let config = JobConfig::from_input_with(settings, kind, defaults).map_err(in_job)?;
     let bucket = match (width, height) {
         (Some(w), Some(h)) => {
             video::validate_video(frames, w, h).map_err(in_job)?;
@@ -82,12 +85,24 @@ fn parse_job(mut fields: Map<String, Value>) -> Result<PlanJob, ValidationError>
     })
 }
 
-/// Parse a plan file. Omitted settings take the Cosmos defaults; `frames` defaults to 121 and
+/// Parse a plan file. Omitted settings take Transfer1's defaults; `frames` defaults to 121 and
 /// the aspect bucket to 1280x704. Every error names the job it is about.
 pub fn parse_plan_file(text: &str) -> Result<Vec<PlanJob>, ValidationError> {
+    parse_plan_file_with(text, &JobConfig::default())
+}
+
+/// [`parse_plan_file`] with omitted settings taken from `defaults` (see
+/// [`JobConfig::defaults_for`]).
+pub fn parse_plan_file_with(
+    text: &str,
+    defaults: &JobConfig,
+) -> Result<Vec<PlanJob>, ValidationError> {
     let file: File =
         serde_json::from_str(text).map_err(|e| invalid(format!("not a plan file: {e}")))?;
-    file.jobs.into_iter().map(parse_job).collect()
+    file.jobs
+        .into_iter()
+        .map(|fields| parse_job(fields, defaults))
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod file;
 mod id;
 mod search;
 
-pub use file::parse_plan_file;
+pub use file::{parse_plan_file, parse_plan_file_with};
 
 use crate::control::{Control, ControlSet};
 use crate::cost::{CostModel, JobLoad};
