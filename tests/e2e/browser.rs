@@ -284,6 +284,22 @@ async fn add_job(b: &Browser, app: &TestApp, weights: &[(&str, f64)]) -> String 
         .unwrap()
 }
 
+/// Wait until `job` is at `to` in the daemon's queue and the queue page shows it there.
+async fn shown_at(b: &Browser, app: &TestApp, job: &str, to: u64) {
+    b.until(&format!("{job} at position {to}"), 20, || async {
+        position(app, job) == to
+    })
+    .await;
+    let script = format!(
+        "const r = document.querySelector({}); return r && r.textContent",
+        json!(format!("tr.job-row[data-id='{job}'] td.num"))
+    );
+    b.until(&format!("the page to show {job} at {to}"), 20, || async {
+        b.js(&script).await == to.to_string().as_str()
+    })
+    .await;
+}
+
 fn position(app: &TestApp, job: &str) -> Value {
     app.job(job)["position"].clone()
 }
@@ -388,36 +404,14 @@ async fn spa_prompt_to_runs() {
     .await;
     b.click(&format!("tr.job-row[data-id='{third}'] .move-bottom"))
         .await;
-    b.until("the third job at the bottom", 20, || async {
-        position(&app, &third) == 4
-    })
-    .await;
+    shown_at(&b, &app, &third, 4).await;
     // A position typed into the row (Enter commits it).
-    b.until("the row to follow", 20, || async {
-        b.js(&format!(
-            "const r = document.querySelector(\"tr.job-row[data-id='{third}'] td.num\"); return r && r.textContent"
-        ))
-        .await
-            == "4"
-    })
-    .await;
     b.type_into(
         &format!("tr.job-row[data-id='{third}'] .move-to"),
         "2\u{E007}",
     )
     .await;
-    b.until("the third job at position 2", 20, || async {
-        position(&app, &third) == 2
-    })
-    .await;
-    b.until("the page to follow", 20, || async {
-        b.js(&format!(
-            "const r = document.querySelector(\"tr.job-row[data-id='{third}'] td.num\"); return r && r.textContent"
-        ))
-        .await
-            == "2"
-    })
-    .await;
+    shown_at(&b, &app, &third, 2).await;
     b.click(&format!("tr.job-row[data-id='{fourth}'] .cancel"))
         .await;
     b.until("the canceled job to leave the queue page", 20, || async {
