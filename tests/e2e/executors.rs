@@ -71,6 +71,19 @@ fn add(app: &TestApp, prompt: &str, config: Value) -> String {
     r.body["id"].as_str().unwrap().to_string()
 }
 
+/// `n` jobs with `config`, each on a prompt of its own (`"{text} {i}"`).
+fn add_each(app: &TestApp, n: usize, text: &str, config: Value) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            add(
+                app,
+                &app.create_prompt(&format!("{text} {i}")),
+                config.clone(),
+            )
+        })
+        .collect()
+}
+
 fn execute(app: &TestApp, mode: &str) -> Value {
     let plan = app
         .get(&format!("/api/v1/batches/preview?mode={mode}"))
@@ -411,15 +424,7 @@ fn out_of_memory_splits_the_batch_until_it_fits() {
     let s = daemon("transfer1", "", &[("STANDIN_MEMORY_BUDGET_GB", "42")]);
     let app = &s.app;
     app.pause();
-    let ids: Vec<String> = (0..4)
-        .map(|i| {
-            add(
-                app,
-                &app.create_prompt(&format!("oom {i}")),
-                json!({"weights": {"seg": 0.5}}),
-            )
-        })
-        .collect();
+    let ids = add_each(app, 4, "oom", json!({"weights": {"seg": 0.5}}));
     let plan = execute(app, "strict");
     assert_eq!(plan["batches"][0]["batch_size"], 4);
     app.wait_until(60, "all jobs to finish", |app| {
@@ -471,15 +476,7 @@ fn transfer25_out_of_memory_teaches_no_smaller_batch_size() {
     let s = daemon("transfer2.5", "", &[("STANDIN_MEMORY_BUDGET_GB", "10")]);
     let app = &s.app;
     app.pause();
-    let ids: Vec<String> = (0..2)
-        .map(|i| {
-            add(
-                app,
-                &app.create_prompt(&format!("too big {i}")),
-                json!({"weights": {"edge": 0.5}}),
-            )
-        })
-        .collect();
+    let ids = add_each(app, 2, "too big", json!({"weights": {"edge": 0.5}}));
     let plan = execute(app, "strict");
     assert_eq!(plan["batches"][0]["job_ids"].as_array().unwrap().len(), 2);
     app.wait_until(60, "both jobs to fail", |app| {
