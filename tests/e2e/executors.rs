@@ -84,6 +84,19 @@ fn add_each(app: &TestApp, n: usize, text: &str, config: Value) -> Vec<String> {
         .collect()
 }
 
+/// Restart the daemon on the same data with the stand-in as its `cosmos-transfer2.5` program.
+fn restart_on_transfer25(app: &mut TestApp) {
+    let config = TestApp::write_config(
+        app.data.path(),
+        &format!(
+            "[executor]\nprofile = \"cosmos-transfer2.5\"\ncommand = [\"python3\", \"{}\", \"transfer2.5\"]\ntime_scale = 0.001\n",
+            standin()
+        ),
+    );
+    app.set_env("COSMOSQ_CONFIG", &config);
+    app.restart();
+}
+
 fn execute(app: &TestApp, mode: &str) -> Value {
     let plan = app
         .get(&format!("/api/v1/batches/preview?mode={mode}"))
@@ -251,15 +264,7 @@ fn the_refit_belongs_to_the_profile_across_restarts() {
         fitted["cost_model"]
     );
     // Switched to Transfer2.5 on the same data, Transfer1's measurements do not apply.
-    let config = TestApp::write_config(
-        s.app.data.path(),
-        &format!(
-            "[executor]\nprofile = \"cosmos-transfer2.5\"\ncommand = [\"python3\", \"{}\", \"transfer2.5\"]\ntime_scale = 0.001\n",
-            standin()
-        ),
-    );
-    s.app.set_env("COSMOSQ_CONFIG", &config);
-    s.app.restart();
+    restart_on_transfer25(&mut s.app);
     let view = s.app.get("/api/v1/cost-model").body;
     assert_eq!(view["executor"], "cosmos-transfer2.5");
     assert_eq!(view["samples"], 0, "{view}");
@@ -287,15 +292,7 @@ fn jobs_the_new_executor_cannot_run_fail_instead_of_running_as_something_else() 
         200
     );
     // ...then the daemon comes back on Transfer2.5 (no enhance, no keypoint branch).
-    let config = TestApp::write_config(
-        app.data.path(),
-        &format!(
-            "[executor]\nprofile = \"cosmos-transfer2.5\"\ncommand = [\"python3\", \"{}\", \"transfer2.5\"]\ntime_scale = 0.001\n",
-            standin()
-        ),
-    );
-    app.set_env("COSMOSQ_CONFIG", &config);
-    app.restart();
+    restart_on_transfer25(&mut app);
     for (id, code) in [
         (&enhance, "kind_unsupported_by_executor"),
         (&keypoint, "control_unsupported_by_executor"),
