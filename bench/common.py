@@ -97,7 +97,8 @@ class Daemon:
 
     def request(self, method, path, body=None, expect=None):
         data = None if body is None else json.dumps(body).encode()
-        headers = {"content-type": "application/json"} if data is not None else {}
+        # The daemon takes state changes only as JSON, body or not.
+        headers = {"content-type": "application/json"} if method != "GET" else {}
         for attempt in range(2):
             try:
                 self.conn.request(method, path, body=data, headers=headers)

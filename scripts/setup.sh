@@ -13,6 +13,8 @@ command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The durability test traces the daemon's system calls (tests/e2e/trust/strace.rs).
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # API fuzzing (scripts/fuzz.sh installs Schemathesis into a venv): python3 with venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -144,8 +144,12 @@ fn post<B: Serialize>(path: &str, body: &B) -> Result<Request, gloo_net::Error> 
     authorized(Request::post(path)).json(body)
 }
 
+/// A body-less state change: still sent as JSON, which the daemon requires of every state
+/// change (a cross-site form cannot send it).
 fn post_empty(path: &str) -> Result<Request, gloo_net::Error> {
-    authorized(Request::post(path)).build()
+    authorized(Request::post(path))
+        .header("Content-Type", "application/json")
+        .build()
 }
 
 pub async fn queue() -> ApiResult<QueueView> {
@@ -161,7 +165,9 @@ pub async fn create_prompt(input: &PromptInput) -> ApiResult<Prompt> {
 }
 
 pub async fn delete_prompt(id: &str) -> ApiResult<()> {
-    let request = authorized(Request::delete(&format!("/api/v1/prompts/{id}"))).build();
+    let request = authorized(Request::delete(&format!("/api/v1/prompts/{id}")))
+        .header("Content-Type", "application/json")
+        .build();
     send(request).await.map(|_| ())
 }
 

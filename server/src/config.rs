@@ -37,6 +37,10 @@ pub struct Config {
     pub ffprobe: String,
     /// Where the built SPA lives (served at `/`); unset = `dist/` beside the working directory.
     pub spa_dir: Option<PathBuf>,
+    /// Most event-stream clients (`GET /api/v1/events`) at once; more get 429.
+    pub max_event_streams: usize,
+    /// `ffprobe` is stopped after this long (a file that takes longer is refused).
+    pub probe_timeout_seconds: f64,
     pub queue: QueueConfig,
     pub executor: ExecutorConfig,
     /// Cost-model parameters (see `cosmosq_shared::cost`); omitted ones keep the defaults.
@@ -179,6 +183,8 @@ impl Default for Config {
             allowed_roots: Vec::new(),
             ffprobe: "ffprobe".into(),
             spa_dir: None,
+            max_event_streams: 64,
+            probe_timeout_seconds: 30.0,
             queue: QueueConfig::default(),
             executor: ExecutorConfig::default(),
             cost_model: CostModel::default(),
@@ -376,12 +382,28 @@ impl Config {
                 return Err(format!("executor.{what} must be a number >= 0"));
             }
         }
+        if self.max_event_streams == 0 {
+            return Err("max_event_streams must be at least 1".into());
+        }
+        if !(self.probe_timeout_seconds.is_finite() && self.probe_timeout_seconds > 0.0) {
+            return Err("probe_timeout_seconds must be a number above 0".into());
+        }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
         self.cost_model
             .validate()
             .map_err(|e| format!("cost_model: {}", e.message))?;
+        Ok(())
+    }
+
+    /// Make `data_dir` absolute (relative to the working directory now).
+    pub fn absolutize(&mut self) -> Result<(), String> {
+        if self.data_dir.is_relative() {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the working directory: {e}"))?;
+            self.data_dir = cwd.join(&self.data_dir);
+        }
         Ok(())
     }
 

@@ -1,15 +1,47 @@
-//! Reading video facts with `ffprobe`, and checking video paths before anything is stored.
+//! Reading video facts with `ffprobe`, and checking video paths before anything is stored
+//! (and again before a batch runs: see [`recheck`]).
 
 use crate::error::ApiError;
 use cosmosq_shared::api::VideoInfo;
 use cosmosq_shared::video;
 use cosmosq_shared::AspectBucket;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Demuxers ffprobe may use: containers of one video file. Playlists (`hls`, `concat`, ...)
+/// and image sequences open other files or URLs and are refused.
+const FORMATS: &str = "mov,matroska,webm,avi,mpegts,mpeg,flv,ogg,nut,h264,hevc,m4v,mjpeg";
+
+/// `path` with `.` and `..` resolved by name alone (no file system access).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn not_allowed(what: &str, raw: &str) -> ApiError {
+    ApiError::invalid(
+        "video_path_not_allowed",
+        format!("{what} `{raw}` is outside the allowed directories"),
+    )
+}
 
 /// Check that `raw` names a readable regular file under one of `allowed_roots` (when any are
 /// set), and return its canonical path (symlinks resolved, so they cannot escape a root).
+/// A path outside the roots is refused by its name before the file system is asked, so the
+/// answer does not tell whether something exists there.
 pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<PathBuf, ApiError> {
     if raw.is_empty() || raw.contains('\0') {
         return Err(ApiError::invalid(
@@ -24,27 +56,52 @@ pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<Pa
             format!("{what} must be an absolute path on the daemon's machine, got `{raw}`"),
         ));
     }
+    // Each root as configured and as resolved (a root may itself be a symlink).
+    let roots: Vec<(PathBuf, Option<PathBuf>)> = allowed_roots
+        .iter()
+        .map(|r| (lexical(r), std::fs::canonicalize(r).ok()))
+        .collect();
+    let under = |p: &Path| {
+        roots.iter().any(|(named, real)| {
+            p.starts_with(named) || real.as_ref().is_some_and(|r| p.starts_with(r))
+        })
+    };
+    if !roots.is_empty() && !under(&lexical(path)) {
+        return Err(not_allowed(what, raw));
+    }
     let canonical = std::fs::canonicalize(path).map_err(|_| {
         ApiError::invalid("video_not_found", format!("{what} `{raw}` does not exist"))
     })?;
+    if !roots.is_empty()
+        && !roots
+            .iter()
+            .any(|(_, real)| real.as_ref().is_some_and(|r| canonical.starts_with(r)))
+    {
+        return Err(not_allowed(what, raw));
+    }
     if !canonical.is_file() {
         return Err(ApiError::invalid(
             "video_not_a_file",
             format!("{what} `{raw}` is not a regular file"),
         ));
     }
-    if !allowed_roots.is_empty() {
-        let inside = allowed_roots
-            .iter()
-            .any(|root| std::fs::canonicalize(root).is_ok_and(|root| canonical.starts_with(root)));
-        if !inside {
-            return Err(ApiError::invalid(
-                "video_path_not_allowed",
-                format!("{what} `{raw}` is outside the allowed directories"),
-            ));
-        }
-    }
     Ok(canonical)
+}
+
+/// Before a batch runs: a stored (canonical) video path must still be a regular file under
+/// the roots and still be itself, not a symlink swapped in since the prompt was created.
+pub fn recheck(stored: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<(), ApiError> {
+    let canonical = check_path(stored, what, allowed_roots)?;
+    if canonical != Path::new(stored) {
+        return Err(ApiError::invalid(
+            "video_path_changed",
+            format!(
+                "{what} `{stored}` now leads to `{}`: it was replaced after the prompt was created",
+                canonical.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -70,9 +127,17 @@ fn rate(s: &str) -> Option<f64> {
     (d > 0.0 && n > 0.0).then(|| n / d)
 }
 
-fn run_ffprobe(ffprobe: &str, path: &Path, count: bool) -> Result<Stream, ApiError> {
+fn run_ffprobe(
+    ffprobe: &str,
+    path: &Path,
+    count: bool,
+    timeout: Duration,
+) -> Result<Stream, ApiError> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0"]);
+    cmd.args(["-v", "error"])
+        // Only plain files, and only containers of one video (see FORMATS).
+        .args(["-protocol_whitelist", "file", "-format_whitelist", FORMATS])
+        .args(["-select_streams", "v:0"]);
     if count {
         cmd.arg("-count_packets");
     }
@@ -82,35 +147,107 @@ fn run_ffprobe(ffprobe: &str, path: &Path, count: bool) -> Result<Stream, ApiErr
         "-of",
         "json",
     ])
-    .arg(path);
-    let out = cmd.output().map_err(|e| {
+    .arg(format!("file:{}", path.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    // Its own process group, so a timeout stops whatever it started too.
+    .process_group(0);
+    crate::executor::forget_daemon_secrets(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| {
         ApiError::unavailable(
             "probe_unavailable",
             format!("cannot run `{ffprobe}` to read the video ({e}); install ffmpeg"),
         )
     })?;
-    let unreadable = || {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                // At most 1 MiB: ffprobe's answer is a few hundred bytes.
+                let _ = p.by_ref().take(1 << 20).read_to_end(&mut buf);
+                let _ = std::io::copy(&mut p, &mut std::io::sink());
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                crate::executor::leftovers::signal_group(child.id() as i32, libc::SIGKILL);
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (stdout, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    let Some(status) = status else {
+        return Err(ApiError::invalid(
+            "video_probe_timeout",
+            format!(
+                "reading `{}` took over {} s (probe_timeout_seconds)",
+                path.display(),
+                timeout.as_secs_f64()
+            ),
+        ));
+    };
+    if !status.success() {
+        if String::from_utf8_lossy(&stderr).contains("whitelist") {
+            return Err(ApiError::invalid(
+                "video_format_not_allowed",
+                format!(
+                    "`{}` is not a single video file (playlists, lists and image sequences are refused)",
+                    path.display()
+                ),
+            ));
+        }
+        return Err(ApiError::invalid(
+            "video_unreadable",
+            format!("`{}` is not a readable video", path.display()),
+        ));
+    }
+    let parsed: Output = serde_json::from_slice(&stdout).map_err(|_| {
         ApiError::invalid(
             "video_unreadable",
             format!("`{}` is not a readable video", path.display()),
         )
-    };
-    if !out.status.success() {
-        return Err(unreadable());
-    }
-    let parsed: Output = serde_json::from_slice(&out.stdout).map_err(|_| unreadable())?;
-    parsed.streams.into_iter().next().ok_or_else(unreadable)
+    })?;
+    parsed.streams.into_iter().next().ok_or_else(|| {
+        ApiError::invalid(
+            "video_unreadable",
+            format!("`{}` is not a readable video", path.display()),
+        )
+    })
 }
 
-/// Read frame count, fps and size of the first video stream.
-pub fn probe(ffprobe: &str, path: &Path) -> Result<VideoInfo, ApiError> {
+/// Read frame count, fps and size of the first video stream (ffprobe is stopped after
+/// `timeout`).
+pub fn probe(ffprobe: &str, path: &Path, timeout: Duration) -> Result<VideoInfo, ApiError> {
     let unreadable = |why: &str| {
         ApiError::invalid(
             "video_unreadable",
             format!("`{}` is not a readable video: {why}", path.display()),
         )
     };
-    let mut stream = run_ffprobe(ffprobe, path, false)?;
+    let mut stream = run_ffprobe(ffprobe, path, false, timeout)?;
     let counted = |s: &Stream| {
         s.nb_frames
             .as_deref()
@@ -120,7 +257,7 @@ pub fn probe(ffprobe: &str, path: &Path) -> Result<VideoInfo, ApiError> {
     };
     if counted(&stream).is_none() {
         // Containers such as WebM carry no frame count: count the packets.
-        stream = run_ffprobe(ffprobe, path, true)?;
+        stream = run_ffprobe(ffprobe, path, true, timeout)?;
     }
     let frames = counted(&stream).ok_or_else(|| unreadable("no frames"))?;
     let (width, height) = match (stream.width, stream.height) {
@@ -196,11 +333,50 @@ mod tests {
     }
 
     #[test]
+    fn outside_the_roots_nothing_is_revealed_and_a_swap_is_noticed() {
+        let root = tempfile::tempdir().unwrap();
+        let roots = [root.path().to_path_buf()];
+        let code = |raw: &str| check_path(raw, "input_video", &roots).unwrap_err().code;
+        assert_eq!(code("/etc/hostname"), "video_path_not_allowed");
+        assert_eq!(code("/etc/no-such-file"), "video_path_not_allowed");
+        assert_eq!(code("/etc"), "video_path_not_allowed");
+        let inside = root.path().join("clip.mp4");
+        assert_eq!(code(inside.to_str().unwrap()), "video_not_found");
+        std::fs::write(&inside, b"x").unwrap();
+        let stored = check_path(inside.to_str().unwrap(), "input_video", &roots).unwrap();
+        let stored = stored.to_str().unwrap();
+        assert!(recheck(stored, "input_video", &roots).is_ok());
+        // Swapped for a symlink: out of the roots, or to another file inside them.
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.mp4");
+        std::fs::write(&secret, b"x").unwrap();
+        std::fs::remove_file(&inside).unwrap();
+        std::os::unix::fs::symlink(&secret, &inside).unwrap();
+        assert_eq!(
+            recheck(stored, "input_video", &roots).unwrap_err().code,
+            "video_path_not_allowed"
+        );
+        let other = root.path().join("other.mp4");
+        std::fs::write(&other, b"x").unwrap();
+        std::fs::remove_file(&inside).unwrap();
+        std::os::unix::fs::symlink(&other, &inside).unwrap();
+        assert_eq!(
+            recheck(stored, "input_video", &roots).unwrap_err().code,
+            "video_path_changed"
+        );
+        std::fs::remove_file(&inside).unwrap();
+        assert_eq!(
+            recheck(stored, "input_video", &roots).unwrap_err().code,
+            "video_not_found"
+        );
+    }
+
+    #[test]
     fn a_file_that_is_not_a_video_is_unreadable() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("notes.mp4");
         std::fs::write(&file, b"this is text, not a video").unwrap();
-        match probe("ffprobe", &file) {
+        match probe("ffprobe", &file, Duration::from_secs(30)) {
             Err(e) => assert!(
                 e.code == "video_unreadable" || e.code == "probe_unavailable",
                 "{e}"

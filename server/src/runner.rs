@@ -2,8 +2,9 @@
 //! executor and records the outcome.
 
 use crate::config::SlotConfig;
-use crate::executor::{Executor, Progress};
-use crate::queue::Queue;
+use crate::executor::{BatchResult, Executor, JobOutcome, Progress};
+use crate::queue::{Claimed, Queue};
+use cosmosq_shared::api::ErrorBody;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,19 +19,85 @@ impl Progress for Sink<'_> {
     }
 }
 
-/// Claim and run one batch if one is ready; false when there was nothing to do.
-pub async fn step(queue: &Queue, executor: &dyn Executor, slot: &SlotConfig) -> bool {
+/// The videos of a batch's jobs are checked again before it runs: a path may have been
+/// swapped for a symlink out of `allowed_roots`, or removed, since its prompt was created.
+/// Such jobs fail with the reason; the others go back to the queue unharmed.
+fn refused_inputs(queue: &Queue, claimed: &Claimed) -> Option<BatchResult> {
+    let roots = &queue.config().allowed_roots;
+    let mut refused = Vec::new();
+    for (job, prompt) in &claimed.jobs {
+        let videos = std::iter::once(("input_video".to_string(), prompt.input_video.as_str()))
+            .chain(
+                prompt
+                    .control_videos
+                    .iter()
+                    .map(|(c, p)| (format!("control_videos.{c}"), p.as_str())),
+            );
+        for (what, path) in videos {
+            if let Err(e) = crate::probe::recheck(path, &what, roots) {
+                refused.push((job.id.clone(), e));
+                break;
+            }
+        }
+    }
+    if refused.is_empty() {
+        return None;
+    }
+    let mut result = BatchResult {
+        error: Some(ErrorBody {
+            code: "input_refused".into(),
+            message: format!(
+                "{} of the batch's jobs have a video that no longer passes the checks; the others went back to the queue",
+                refused.len()
+            ),
+        }),
+        ..BatchResult::default()
+    };
+    for (job, _) in &claimed.jobs {
+        result
+            .outcomes
+            .insert(job.id.clone(), JobOutcome::NotStarted);
+    }
+    for (id, e) in refused {
+        tracing::warn!(job = %id, code = %e.code, "a job's video failed its check before the batch ran");
+        result.outcomes.insert(
+            id,
+            JobOutcome::Failed(ErrorBody {
+                code: e.code,
+                message: e.message,
+            }),
+        );
+    }
+    Some(result)
+}
+
+/// Whether the program of a batch could not be started at all (its jobs went back).
+fn never_started(result: &BatchResult) -> bool {
+    !result.outcomes.is_empty()
+        && result
+            .outcomes
+            .values()
+            .all(|o| *o == JobOutcome::NotStarted)
+}
+
+/// Claim and run one batch if one is ready. `None` when there was nothing to do; else whether
+/// the slot's program started.
+pub async fn step(queue: &Queue, executor: &dyn Executor, slot: &SlotConfig) -> Option<bool> {
     let name = slot.name.as_deref().unwrap_or("slot");
     let claimed = match queue.claim_next(name) {
         Ok(Some(c)) => c,
-        Ok(None) => return false,
+        Ok(None) => return None,
         Err(e) => {
             tracing::error!(error = %e, "could not claim a batch");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            return false;
+            return None;
         }
     };
     let id = claimed.batch.id.clone();
+    if let Some(result) = refused_inputs(queue, &claimed) {
+        queue.finish_batch(&id, result, 0.0);
+        return Some(true);
+    }
     tracing::info!(batch = %id, slot = name, jobs = claimed.jobs.len(), controls = ?claimed.batch.controls, "batch started");
     queue.metrics().executor_started();
     let started = Instant::now();
@@ -41,16 +108,33 @@ pub async fn step(queue: &Queue, executor: &dyn Executor, slot: &SlotConfig) -> 
     let result = executor.run(&claimed, slot, &sink).await;
     let measured = started.elapsed().as_secs_f64();
     queue.metrics().executor_finished();
+    let started = !never_started(&result);
     queue.finish_batch(&id, result, measured);
     tracing::info!(batch = %id, seconds = measured, "batch finished");
-    true
+    Some(started)
 }
+
+/// A slot whose program could not start waits this long before it tries again, doubling up
+/// to [`MAX_BACKOFF`], so a missing program does not spin through the queue.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A worker for one executor slot: run batches until the queue stops.
 pub async fn worker(queue: Arc<Queue>, executor: Arc<dyn Executor>, slot: SlotConfig) {
+    let mut backoff = FIRST_BACKOFF;
     while !queue.is_stopping() {
-        if !step(&queue, executor.as_ref(), &slot).await {
-            queue.wait_for_work().await;
+        match step(&queue, executor.as_ref(), &slot).await {
+            None => queue.wait_for_work().await,
+            Some(true) => backoff = FIRST_BACKOFF,
+            Some(false) => {
+                tracing::warn!(
+                    slot = slot.name.as_deref().unwrap_or("slot"),
+                    seconds = backoff.as_secs(),
+                    "the slot's program could not start; its jobs went back to the queue"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 }

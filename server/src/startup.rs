@@ -78,8 +78,13 @@ impl Application {
         let body_limit = config.max_body_bytes;
         let spa = spa_dir(&config);
         let policy = Arc::new(csp::SpaPolicy::new(spa.join("index.html")));
+        let browser = Arc::new(api::browser::BrowserPolicy {
+            token: config.token().is_some(),
+            bind: addr,
+        });
         let server = HttpServer::new(move || {
             let policy = policy.clone();
+            let browser = browser.clone();
             let (app, api) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -115,6 +120,10 @@ impl Application {
                         next.call(req).await
                     }
                 }))
+                .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
+                    api::browser::guard(browser.clone(), req, next)
+                }))
+                // The token first (outermost): a request without it learns nothing else.
                 .wrap(from_fn(api::require_token))
                 .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
                     // Swagger UI runs inline scripts of its own; everything else gets the

@@ -742,25 +742,6 @@ fn template_variables_expand_in_launch_settings_only() {
 }
 
 #[test]
-fn a_program_that_cannot_start_fails_its_jobs_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = TestApp::write_config(
-        dir.path(),
-        "[executor]\nprofile = \"cosmos-transfer1\"\ncommand = [\"/nonexistent/torchrun\"]\ntime_scale = 1\n",
-    );
-    let app = TestApp::start(&[("COSMOSQ_CONFIG", &config)]);
-    let id = add(
-        &app,
-        &app.create_prompt("no program"),
-        json!({"weights": {"edge": 0.5}}),
-    );
-    app.wait_idle(30);
-    let job = app.job(&id);
-    assert_eq!(job["status"], "failed");
-    assert_eq!(job["error"]["code"], "executor_unavailable");
-}
-
-#[test]
 fn the_cost_model_refit_converges_to_the_programs_true_costs() {
     let _heavy = crate::support::heavy();
     let dir = tempfile::tempdir().unwrap();

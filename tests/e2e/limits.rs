@@ -88,8 +88,10 @@ fn event_clients_that_stop_reading_do_not_grow_memory() {
         "slow readers: RSS {baseline} KiB -> {after} KiB after {rounds} changes \
          (~{published_kib} KiB of events addressed to the stalled clients)"
     );
+    // The clients may hold 16 MiB; the store's write buffer, one 16 MiB log segment that
+    // fills as these changes are written (two while one is replaced), comes on top.
     assert!(
-        after < baseline + 16 * 1024,
+        after < baseline + (16 + 32) * 1024,
         "memory grew from {baseline} KiB to {after} KiB"
     );
     // A stalled client that wakes up is told to reload rather than fed stale events.

@@ -13,3 +13,4 @@ mod perf_paths;
 mod plan_cli;
 mod queue_flow;
 mod support;
+mod trust;

@@ -42,6 +42,7 @@ pub struct TestApp {
     pub base: String,
     pub data: tempfile::TempDir,
     env: Vec<(String, String)>,
+    options: Options,
     child: Option<Child>,
     /// Held open so the daemon's stdout never breaks.
     stdout: Option<BufReader<std::process::ChildStdout>>,
@@ -60,9 +61,28 @@ impl Reply {
     }
 }
 
+/// How a [`TestApp`] starts its daemon beyond the environment.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// A program the daemon runs under (e.g. `strace ...`); [`TestApp::pid`] is still the
+    /// daemon's.
+    pub wrapper: Vec<String>,
+    /// Where the daemon's stderr goes (else nowhere, unless `COSMOSQ_TEST_LOG` is set).
+    pub stderr: Option<PathBuf>,
+    /// The data directory (else the temporary `data`); relative to `cwd` when relative.
+    pub data_dir: Option<PathBuf>,
+    /// The daemon's working directory (else the test's).
+    pub cwd: Option<PathBuf>,
+}
+
 impl TestApp {
     /// Start a daemon with extra `COSMOSQ_*` settings.
     pub fn start(env: &[(&str, &str)]) -> TestApp {
+        Self::start_with(env, Options::default())
+    }
+
+    /// [`TestApp::start`] with [`Options`].
+    pub fn start_with(env: &[(&str, &str)], options: Options) -> TestApp {
         let mut app = TestApp {
             base: String::new(),
             data: tempfile::tempdir().unwrap(),
@@ -70,6 +90,7 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            options,
             child: None,
             stdout: None,
             agent: ureq::Agent::config_builder()
@@ -82,10 +103,31 @@ impl TestApp {
         app
     }
 
+    /// The daemon's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.data.path().to_path_buf())
+    }
+
+    /// Start the next launches with another data directory.
+    pub fn set_data_dir(&mut self, dir: &std::path::Path) {
+        self.options.data_dir = Some(dir.to_path_buf());
+    }
+
     fn launch(&mut self) {
-        let mut cmd = Command::new(BIN);
+        let wrapper = &self.options.wrapper;
+        let mut cmd = match wrapper.first() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(&wrapper[1..]).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(self.data.path())
+            .arg(self.data_dir())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env(
@@ -94,13 +136,16 @@ impl TestApp {
             )
             .env("COSMOSQ_SPA_DIR", self.data.path().join("no-spa"))
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("COSMOSQ_TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
+            .stderr(match &self.options.stderr {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None if std::env::var("COSMOSQ_TEST_LOG").is_ok() => Stdio::inherit(),
+                None => Stdio::null(),
             });
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(dir) = &self.options.cwd {
+            cmd.current_dir(dir);
         }
         let mut child = cmd.spawn().expect("start cosmosq serve");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -115,9 +160,36 @@ impl TestApp {
         self.stdout = Some(stdout);
     }
 
-    /// The daemon's process id.
+    /// The daemon's process id (under a wrapper: the wrapper's child).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the daemon runs").id()
+        let pid = self.child.as_ref().expect("the daemon runs").id();
+        if self.options.wrapper.is_empty() {
+            return pid;
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse().ok())
+            .expect("the wrapper runs the daemon")
+    }
+
+    /// Wait for the daemon to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let mut child = self.child.take().expect("the daemon runs");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not exit within {secs} s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL the daemon (no chance to clean up) and start it again on the same data.
@@ -128,11 +200,12 @@ impl TestApp {
         self.launch();
     }
 
-    /// SIGTERM the daemon and wait for it to exit; returns its exit code.
+    /// SIGTERM the daemon and wait for it (and its wrapper) to exit; returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.pid();
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status();
         child.wait().unwrap().code()
     }
@@ -213,7 +286,12 @@ impl TestApp {
     }
 
     pub fn delete(&self, path: &str) -> Reply {
-        Self::reply(self.agent.delete(format!("{}{path}", self.base)).call())
+        Self::reply(
+            self.agent
+                .delete(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .call(),
+        )
     }
 
     /// Write a TOML config into the data dir's parent and return its path (for COSMOSQ_CONFIG).

@@ -56,3 +56,19 @@ def flatmap_body(context, body):
             st.just(body), st.sampled_from(prompts).map(lambda p: {**body, "prompt_id": p})
         )
     return st.just(body)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Body-less state changes (cancel, retry, pause, resume, delete) are sent as JSON too,
+    as the daemon requires of every state change and as its own clients do: a request without
+    `Content-Type: application/json` is refused (415) before it is looked at. Requests with a
+    body already carry their media type. Negative cases stay as generated (a 415 is a fine
+    refusal of a request that breaks the schema), and a change would turn one positive."""
+    if case.meta is not None and case.meta.generation.mode.is_negative:
+        return
+    if case.method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+        headers = dict(case.headers or {})
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+            case.headers = headers

@@ -15,7 +15,7 @@ import urllib.request
 def call(base, method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
+    if method != "GET":  # every state change is sent as JSON, body or not
         req.add_header("Content-Type", "application/json")
     token = os.environ.get("FUZZ_TOKEN")
     if token:

@@ -113,6 +113,10 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
 BLOCK_MARKER = "[standin:block]"
+# Output a reader must survive: one line of STANDIN_LONG_LINE_BYTES (default 50 MB) bytes
+# before its newline, and a line that is not UTF-8.
+LONG_LINE_MARKER = "[standin:long_line]"
+BAD_UTF8_MARKER = "[standin:bad_utf8]"
 
 TRANSFER1_CONTROLS = ("vis", "edge", "depth", "seg", "keypoint", "upscale", "hdmap", "lidar")
 NOT_GENERATABLE = ("hdmap", "lidar")
@@ -194,6 +198,29 @@ def log(msg):
 
 def warn(msg):
     log(f"WARNING: {msg}")
+
+
+def raw_output(data):
+    """Write bytes to stdout as they are (dropped once the reader is gone)."""
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except (BrokenPipeError, OSError, AttributeError):
+        pass
+
+
+def noisy_output(prompt):
+    """What the output markers in a job's prompt ask for (see README)."""
+    if LONG_LINE_MARKER in prompt:
+        left = int(os.environ.get("STANDIN_LONG_LINE_BYTES", "50000000"))
+        chunk = b"x" * (1 << 20)
+        while left > 0:
+            raw_output(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+        raw_output(b"\n")
+    if BAD_UTF8_MARKER in prompt:
+        raw_output(b"[standin] bytes that are not UTF-8: \xff\xfe\xc3\x28 end\n")
 
 
 def fail(code, message, exc_type=None, where="demo"):
@@ -808,6 +835,7 @@ def run_transfer1(args):
                 "frames": DEFAULT_FRAMES, "width": 0, "height": 0, "source": "default",
                 "bucket": DEFAULT_BUCKET}
             j["prompt_final"] = (UPSAMPLE_PREFIX + j["prompt"]) if cfg.upsample_prompt else j["prompt"]
+            noisy_output(j["prompt"])
             for c, ccfg in j["controls"].items():
                 if ccfg.get("input_control") is None:
                     log(f"line {j['line']}: running preprocessor for {c}")
@@ -1250,6 +1278,7 @@ def run_transfer25(args):
         label = f"job {ji + 1}/{len(jobs)}"
         RECORD["groups"].append([job["name"]])
         log(f"{label}: {job['name']}")
+        noisy_output(job["prompt"])
         if not opts["disable_guardrails"] and BLOCK_MARKER in job["prompt"]:
             log(f"CRITICAL: Guardrail blocked video2world generation. Skipping sample {job['name']}")
             RECORD["blocked"].append(job["name"])

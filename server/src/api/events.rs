@@ -1,5 +1,6 @@
 //! `/api/v1/events`: Server-Sent Events.
 
+use crate::error::{ApiError, ErrorResponse};
 use crate::queue::Queue;
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpResponse};
@@ -79,15 +80,26 @@ fn frame(event: &Event) -> Bytes {
 /// Live changes as Server-Sent Events: `event:` is the type (job, batch, progress, queue,
 /// resync), `data:` the JSON of the event. The first event is the queue's current state. A
 /// client that reads too slowly gets `resync` and should reload. With a token configured,
-/// browsers may pass it as `?access_token=`.
+/// browsers may pass it as `?access_token=`. At most `max_event_streams` clients at once
+/// (429 `too_many_event_streams` beyond).
 #[utoipa::path(
     tag = "events",
     operation_id = "stream_events",
-    responses((status = 200, description = "text/event-stream: one frame per change", content_type = "text/event-stream", body = EventFrame))
+    responses(
+        (status = 200, description = "text/event-stream: one frame per change", content_type = "text/event-stream", body = EventFrame),
+        (status = 429, description = "`too_many_event_streams`: `max_event_streams` clients are connected already", body = ErrorResponse)
+    )
 )]
 #[get("/events")]
-async fn stream(queue: web::Data<Queue>) -> HttpResponse {
-    let rx = queue.events().subscribe();
+async fn stream(queue: web::Data<Queue>) -> Result<HttpResponse, ApiError> {
+    let max = queue.config().max_event_streams;
+    let Some((slot, rx)) = queue.events().stream(max) else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_event_streams",
+            format!("{max} event-stream clients are connected already (max_event_streams); close one or raise the limit"),
+        ));
+    };
     let first = queue.view();
     let hello = Event::Queue {
         paused: first.paused,
@@ -95,9 +107,12 @@ async fn stream(queue: web::Data<Queue>) -> HttpResponse {
         settings: first.settings,
         counts: first.counts,
     };
-    let body = futures_util::stream::unfold((rx, Some(hello)), |(mut rx, first)| async move {
+    // The slot travels with the stream and is given back when actix drops it (the client
+    // went away: noticed at the next write, a keep-alive at the latest).
+    let state = (rx, Some(hello), slot);
+    let body = futures_util::stream::unfold(state, |(mut rx, first, slot)| async move {
         if let Some(e) = first {
-            return Some((Ok::<_, actix_web::Error>(frame(&e)), (rx, None)));
+            return Some((Ok::<_, actix_web::Error>(frame(&e)), (rx, None, slot)));
         }
         let bytes = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
             Err(_) => Bytes::from_static(b": keep-alive\n\n"),
@@ -106,13 +121,13 @@ async fn stream(queue: web::Data<Queue>) -> HttpResponse {
             Ok(Err(RecvError::Lagged(_))) => frame(&Event::Resync),
             Ok(Err(RecvError::Closed)) => return None,
         };
-        Some((Ok(bytes), (rx, None)))
+        Some((Ok(bytes), (rx, None, slot)))
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body)
+        .streaming(body))
 }
 
 #[cfg(test)]

@@ -19,15 +19,26 @@ struct Health {
     version: &'static str,
 }
 
-/// Liveness: the daemon answers and its store is open.
+/// Health: the daemon answers and its store takes writes. 503 `storage_failed` once the store
+/// failed a write or a flush (the daemon is then stopping, to be restarted by systemd).
 #[utoipa::path(
     tag = "operations",
     operation_id = "healthz",
-    responses((status = 200, body = Health)),
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "`storage_failed`: the store failed a write; the daemon is stopping", body = ErrorResponse)
+    ),
     security(())
 )]
 #[get("/healthz")]
 async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
+    if queue.store_broken() {
+        return HttpResponse::ServiceUnavailable().json(ErrorResponse {
+            code: "storage_failed".into(),
+            message: "the daemon's store failed a write; the daemon is stopping".into(),
+            preview: None,
+        });
+    }
     HttpResponse::Ok().json(Health {
         status: "ok",
         executor: queue.executor_profile().to_string(),

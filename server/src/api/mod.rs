@@ -2,6 +2,7 @@
 //! `service(...)` so utoipa collects every one into the OpenAPI spec.
 
 mod batches;
+pub mod browser;
 mod events;
 mod health;
 mod jobs;
@@ -74,8 +75,10 @@ pub fn configure_v1(cfg: &mut ServiceConfig) {
 
 /// An `/api/v1` handler registered through this wrapper gets the answers every API operation
 /// can give documented in the OpenAPI spec, so that the spec lists every status it may send:
-/// 401 (a token is configured and missing or wrong), 400 for malformed path, query or body,
-/// 413 and 415 for JSON bodies. Responses the handler documents itself take precedence.
+/// 401 (a token is configured and missing or wrong), 421 (a foreign `Host` without a token),
+/// 400 for malformed path, query or body, 413 for bodies, and for state-changing methods 403
+/// (another site's page) and 415 (not sent as JSON, body-less requests too; see `browser`).
+/// Responses the handler documents itself take precedence.
 pub struct Documented<S>(pub S);
 
 impl<S: actix_web::dev::HttpServiceFactory> actix_web::dev::HttpServiceFactory for Documented<S> {
@@ -89,8 +92,8 @@ impl<S: OpenApiFactory> OpenApiFactory for Documented<S> {
         let mut paths = self.0.paths();
         for item in paths.paths.values_mut() {
             let has_path_params = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
-            for op in operations(item) {
-                document_common_errors(op, has_path_params);
+            for (method, op) in operations(item) {
+                document_common_errors(op, method, has_path_params);
             }
         }
         paths
@@ -101,19 +104,19 @@ impl<S: OpenApiFactory> OpenApiFactory for Documented<S> {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
 }
 
 fn error_response(description: &str) -> RefOr<Response> {
@@ -128,7 +131,7 @@ fn error_response(description: &str) -> RefOr<Response> {
     )
 }
 
-fn document_common_errors(op: &mut Operation, has_path_params: bool) {
+fn document_common_errors(op: &mut Operation, method: &str, has_path_params: bool) {
     let responses = &mut op.responses.responses;
     let mut add = |status: &str, description: &str| {
         responses
@@ -138,6 +141,10 @@ fn document_common_errors(op: &mut Operation, has_path_params: bool) {
     add(
         "401",
         "`unauthorized`: the daemon has an `auth_token` and the request did not present it",
+    );
+    add(
+        "421",
+        "`host_not_allowed`: without an `auth_token` the daemon answers only to loopback host names and its bind address",
     );
     let has_params = has_path_params || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     if op.request_body.is_some() {
@@ -149,14 +156,20 @@ fn document_common_errors(op: &mut Operation, has_path_params: bool) {
             "413",
             "`body_too_large`: the body is larger than `max_body_bytes`",
         );
-        add(
-            "415",
-            "`unsupported_media_type`: the body was not sent as `application/json`",
-        );
     } else if has_params {
         add(
             "400",
             "`invalid_path` or `invalid_query`: a path or query parameter does not parse",
+        );
+    }
+    if ["POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+        add(
+            "403",
+            "`cross_origin_request`: a state change from another site's page (`Origin` or `Sec-Fetch-Site`)",
+        );
+        add(
+            "415",
+            "`unsupported_media_type`: the request was not sent as `Content-Type: application/json` (required on every state change, body-less ones too)",
         );
     }
 }
@@ -370,10 +383,8 @@ fn presented_token(req: &ServiceRequest) -> Option<String> {
     None
 }
 
-/// Whether a request path needs the token: `/api/...` and `/metrics`, judged on the path as
-/// the router sees it (percent-decoded, repeated slashes merged), so that `/%61pi/...` or
-/// `/%6Detrics` cannot reach a handler without it.
-fn guarded(raw: &str) -> bool {
+/// A request path as the router matches it: percent-decoded, repeated slashes merged.
+pub fn router_path(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -395,7 +406,14 @@ fn guarded(raw: &str) -> bool {
         }
     }
     decoded.dedup_by(|a, b| *a == b'/' && *b == b'/');
-    let path = String::from_utf8_lossy(&decoded);
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// Whether a request path needs the token: `/api/...` and `/metrics`, judged on the path as
+/// the router sees it ([`router_path`]), so that `/%61pi/...` or `/%6Detrics` cannot reach a
+/// handler without it.
+fn guarded(raw: &str) -> bool {
+    let path = router_path(raw);
     path == "/api"
         || path.starts_with("/api/")
         || path == "/metrics"

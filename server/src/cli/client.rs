@@ -171,17 +171,23 @@ impl Client {
         let url = self.url(path);
         let result = match method {
             Method::Get => self.prepare(self.agent.get(&url), query).call(),
-            Method::Delete => self.prepare(self.agent.delete(&url), query).call(),
+            // Every state change is sent as JSON, body or not (the daemon refuses others:
+            // see `api::browser`).
+            Method::Delete => self
+                .prepare(self.agent.delete(&url), query)
+                .header("Content-Type", "application/json")
+                .call(),
             Method::Post | Method::Patch => {
                 let request = match method {
                     Method::Post => self.agent.post(&url),
                     _ => self.agent.patch(&url),
                 };
-                let request = self.prepare(request, query);
+                let request = self
+                    .prepare(request, query)
+                    .content_type("application/json");
                 match body {
                     // Sent with a Content-Length (send_json streams it chunked).
                     Some(body) => request
-                        .content_type("application/json")
                         .send(serde_json::to_vec(body).expect("JSON values always serialise")),
                     None => request.send_empty(),
                 }

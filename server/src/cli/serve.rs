@@ -40,6 +40,9 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         config.data_dir = dir;
     }
     config.validate().map_err(CliError::bad_input)?;
+    // Batch files name paths under the data dir; a program started in another `workdir`
+    // must still find them.
+    config.absolutize().map_err(CliError::bad_input)?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config)
             .await

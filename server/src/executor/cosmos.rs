@@ -209,7 +209,9 @@ pub fn outcomes(
                 None if ended.canceled => Some(JobOutcome::Requeue),
                 None if ended.succeeded() => Some(JobOutcome::Failed(missing_reason())),
                 None if ended.out_of_memory && ended.spawn_error.is_none() => None,
-                None if ended.spawn_error.is_some() => Some(JobOutcome::Failed(death())),
+                // The program could not be started: nothing ran, the jobs go back (a slot
+                // whose program is missing must not fail the queue's jobs one by one).
+                None if ended.spawn_error.is_some() => Some(JobOutcome::NotStarted),
                 None => {
                     let first = *died_in.get_or_insert(g);
                     if g == first {

@@ -32,6 +32,9 @@ pub enum JobOutcome {
     Failed(ErrorBody),
     /// It did not get to run (batch stopped or died first): back to its place in the queue.
     Requeue,
+    /// The program never started (it could not be launched, or the batch was refused before
+    /// launch): back to its place, and this start does not count as an attempt.
+    NotStarted,
 }
 
 /// What an executor reports for a batch. Jobs missing from `outcomes` go back to the queue.
@@ -65,6 +68,22 @@ pub trait Executor: Send + Sync {
         slot: &'a SlotConfig,
         progress: &'a dyn Progress,
     ) -> BoxFuture<'a, BatchResult>;
+}
+
+/// The daemon's own `COSMOSQ_*` variables (its token among them), which the programs it
+/// starts must not inherit.
+pub fn daemon_variables() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_str().is_some_and(|k| k.starts_with("COSMOSQ_")))
+        .collect()
+}
+
+/// Remove [`daemon_variables`] from a command's environment.
+pub fn forget_daemon_secrets(cmd: &mut std::process::Command) {
+    for k in daemon_variables() {
+        cmd.env_remove(k);
+    }
 }
 
 /// The weight a job runs with for every control its batch loads: its own weight, and an

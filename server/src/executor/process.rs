@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -106,32 +106,95 @@ fn is_block(line: &str) -> bool {
     lower.contains("guardrail") && lower.contains("block") || lower.contains("blocked by")
 }
 
+/// Longest line of program output the daemon keeps (log, progress, events): the rest of a
+/// longer line is dropped, with a note of how much. A program that prints 100 MB without a
+/// newline cannot take the daemon's memory.
+pub const MAX_LINE_BYTES: usize = 16 << 10;
+
+/// Splits a byte stream into lines of at most [`MAX_LINE_BYTES`], invalid UTF-8 replaced.
+#[derive(Default)]
+struct Lines {
+    line: Vec<u8>,
+    /// Bytes of the current line dropped past the cap.
+    dropped: u64,
+}
+
+impl Lines {
+    /// Feed a chunk; `emit` gets every line it completes.
+    fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(String)) {
+        while !chunk.is_empty() {
+            let (part, rest, ended) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (&chunk[..i], &chunk[i + 1..], true),
+                None => (chunk, &[][..], false),
+            };
+            let room = MAX_LINE_BYTES - self.line.len();
+            let kept = part.len().min(room);
+            self.line.extend_from_slice(&part[..kept]);
+            self.dropped += (part.len() - kept) as u64;
+            if ended {
+                emit(self.take());
+            }
+            chunk = rest;
+        }
+    }
+
+    /// The line so far (at the end of the stream).
+    fn finish(&mut self, emit: &mut impl FnMut(String)) {
+        if !self.line.is_empty() || self.dropped > 0 {
+            emit(self.take());
+        }
+    }
+
+    fn take(&mut self) -> String {
+        let bytes = std::mem::take(&mut self.line);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+        let mut line = String::from_utf8_lossy(bytes).into_owned();
+        if self.dropped > 0 {
+            line.push_str(&format!(
+                " [cosmosq: {} more bytes of this line dropped]",
+                self.dropped
+            ));
+            self.dropped = 0;
+        }
+        line
+    }
+}
+
 async fn pump<R: AsyncRead + Unpin>(
-    reader: R,
+    mut reader: R,
     stream: &str,
     log: &Mutex<Log>,
     ended: &Mutex<Ended>,
     progress: &dyn Progress,
     step: &(dyn Fn(&str) -> Option<f64> + Sync),
 ) {
-    let mut lines = BufReader::new(reader).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut handle = |line: String| {
         {
             let mut e = ended.lock().unwrap_or_else(|p| p.into_inner());
             e.out_of_memory |= is_oom(&line);
             e.blocked |= is_block(&line);
         }
+        let fraction = step(&line);
         let shown = if stream == "stderr" {
             format!("[stderr] {line}")
         } else {
-            line.clone()
+            line
         };
         log.lock().unwrap_or_else(|p| p.into_inner()).write(&shown);
-        match step(&line) {
-            Some(p) => progress.report(p, Some(shown)),
-            None => progress.report(-1.0, Some(shown)),
+        progress.report(fraction.unwrap_or(-1.0), Some(shown));
+    };
+    let mut lines = Lines::default();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => lines.feed(&buf[..n], &mut handle),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // The pipe broke: nothing more will come.
+            Err(_) => break,
         }
     }
+    lines.finish(&mut handle);
 }
 
 /// Run the program to its end, or until `cancel` fires or the timeout passes. `step` turns
@@ -152,6 +215,11 @@ pub async fn run(
         .unwrap_or_else(|p| p.into_inner())
         .write(&format!("[cosmosq] argv: {:?}", launch.argv));
     let mut cmd = Command::new(&launch.argv[0]);
+    // The daemon's own settings (its token) stay with the daemon; the slot's and the
+    // executor's `env` may still set such a variable on purpose.
+    for k in super::daemon_variables() {
+        cmd.env_remove(k);
+    }
     cmd.args(&launch.argv[1..])
         .envs(&launch.env)
         .stdin(Stdio::null())
@@ -252,6 +320,35 @@ async fn stop<F: std::future::Future<Output = std::io::Result<std::process::Exit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut lines = Lines::default();
+        for c in chunks {
+            lines.feed(c, &mut |l| out.push(l));
+        }
+        lines.finish(&mut |l| out.push(l));
+        out
+    }
+
+    #[test]
+    fn output_lines_are_capped_and_invalid_utf8_replaced() {
+        assert_eq!(split(&[b"a\nb", b"c\r\n", b"d"]), ["a", "bc", "d"]);
+        assert_eq!(split(&[b"caf\xc3", b"\xa9 \xff\n"]), ["café \u{fffd}"]);
+        let long = vec![b'x'; MAX_LINE_BYTES * 3 + 5];
+        let out = split(&[&long[..1000], &long[1000..], b"\nnext\n"]);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with(&"x".repeat(MAX_LINE_BYTES)));
+        assert!(out[0].ends_with(&format!(
+            " [cosmosq: {} more bytes of this line dropped]",
+            MAX_LINE_BYTES * 2 + 5
+        )));
+        assert_eq!(out[1], "next");
+        // A line that never ends is cut at the cap too.
+        let out = split(&[&long]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].len() < MAX_LINE_BYTES + 100);
+    }
 
     #[test]
     fn progress_lines() {

@@ -1,13 +1,15 @@
 //! Batches: preview, execute a previewed plan, and the claim/finish cycle of the workers.
 
-use super::{Live, Queue, State, LOG_TAIL, REMEMBERED_PREVIEWS};
+use super::{
+    Live, Queue, State, LOG_TAIL, LOG_TAIL_BYTES, LOG_TAIL_LINE_BYTES, REMEMBERED_PREVIEWS,
+};
 use crate::error::ApiError;
 use crate::executor::{BatchResult, JobOutcome};
 use crate::ids;
 use crate::store::{BatchRecord, JobRecord};
 use cosmosq_shared::api::CostModelView;
 use cosmosq_shared::api::{
-    Batch, BatchStatus, ErrorBody, Event, ExecuteReply, Job, JobStatus, Prompt,
+    Batch, BatchStatus, ErrorBody, Event, ExecuteReply, Job, JobStatus, Prompt, QueueSettings,
 };
 use cosmosq_shared::plan::{plan, Limits, Plan, PlanJob, PlanMode, PlannedBatch};
 use cosmosq_shared::refit::{mean_error, refit, Sample};
@@ -31,19 +33,37 @@ fn plan_job(record: &JobRecord, prompt: Option<&Prompt>) -> PlanJob {
     PlanJob::from_job(&record.job, prompt)
 }
 
+/// The free queued jobs and what planning them needs, copied under the queue lock so that the
+/// planning itself (0.1 s for 100,000 jobs) runs outside it and stalls no other request.
+struct Free {
+    /// The state version it was copied from: a plan made from it holds while that is current.
+    version: u64,
+    jobs: Vec<PlanJob>,
+    cost: CostModel,
+    settings: QueueSettings,
+    /// The queue's planner limits (settings and executor).
+    limits: Limits,
+    paused: bool,
+}
+
 impl State {
-    /// Queued jobs not yet taken by an executed plan, in queue order.
-    fn free_jobs(&self) -> Vec<PlanJob> {
-        self.order
+    /// Queued jobs not yet taken by an executed plan, in queue order, with what planning needs.
+    fn free(&self) -> Free {
+        let jobs = self
+            .order
             .values()
             .map(|id| &self.jobs[id])
             .filter(|r| r.job.batch_id.is_none())
             .map(|r| plan_job(r, self.prompts.get(&r.job.prompt_id)))
-            .collect()
-    }
-
-    fn plan_free(&self, mode: PlanMode, limits: Limits) -> Result<Plan, ApiError> {
-        Ok(plan(&self.free_jobs(), mode, limits, &self.cost)?)
+            .collect();
+        Free {
+            version: self.version,
+            jobs,
+            cost: self.cost.clone(),
+            settings: self.meta().settings,
+            limits: self.limits(),
+            paused: self.meta().paused,
+        }
     }
 
     fn new_batch(&self, planned: &PlannedBatch, mode: PlanMode, plan_id: Option<&str>) -> Batch {
@@ -68,20 +88,51 @@ impl State {
             error: None,
         }
     }
+}
+
+impl Free {
+    fn plan(&self, mode: PlanMode, limits: Limits) -> Result<Plan, ApiError> {
+        Ok(plan(&self.jobs, mode, limits, &self.cost)?)
+    }
+
+    /// The plan with id `plan_id` among the candidates (the remembered preview's mode and
+    /// limits, then the settings' mode and the other one): `Err` holds the fresh plan of the
+    /// first candidate when none matches.
+    fn find(
+        &self,
+        plan_id: &str,
+        remembered: Option<(PlanMode, Limits)>,
+    ) -> Result<Result<Plan, Plan>, ApiError> {
+        let mode = self.settings.mode();
+        let other = match mode {
+            PlanMode::Strict => PlanMode::Mixed,
+            PlanMode::Mixed => PlanMode::Strict,
+        };
+        let candidates = remembered
+            .into_iter()
+            .chain([(mode, self.limits), (other, self.limits)]);
+        let mut fresh = None;
+        for (mode, limits) in candidates {
+            let p = self.plan(mode, limits)?;
+            if p.plan_id == plan_id {
+                return Ok(Ok(p));
+            }
+            fresh.get_or_insert(p);
+        }
+        Ok(Err(fresh.expect("at least one candidate is planned")))
+    }
 
     /// The next batch to run when nothing is pending: the batch of the first free job.
-    fn next_automatic(&self) -> Result<Option<Batch>, ApiError> {
-        let meta = self.meta();
-        if meta.paused {
+    fn next_automatic(&self) -> Result<Option<(PlannedBatch, PlanMode)>, ApiError> {
+        if self.paused {
             return Ok(None);
         }
-        let free = self.free_jobs();
-        let Some(first) = free.first() else {
+        let Some(first) = self.jobs.first() else {
             return Ok(None);
         };
-        let settings = meta.settings;
-        let planned = if first.batchable() && settings.auto_batch {
-            let plan = plan(&free, settings.mode(), self.limits(), &self.cost)?;
+        let mode = self.settings.mode();
+        let planned = if first.batchable() && self.settings.auto_batch {
+            let plan = self.plan(mode, self.limits)?;
             plan.batches.into_iter().next()
         } else {
             None
@@ -100,25 +151,26 @@ impl State {
                 },
             }
         });
-        Ok(Some(self.new_batch(&planned, settings.mode(), None)))
+        Ok(Some((planned, mode)))
     }
 }
 
 impl Queue {
     /// Preview smart batches of the free queued jobs (mode and limit default to the settings).
+    /// The plan is made outside the queue lock.
     pub fn preview(
         &self,
         mode: Option<PlanMode>,
         max_batch_size: Option<u32>,
     ) -> Result<Plan, ApiError> {
-        let mut state = self.lock();
-        let settings = state.meta().settings;
-        let mode = mode.unwrap_or(settings.mode());
+        let free = self.lock().free();
+        let mode = mode.unwrap_or(free.settings.mode());
         let limits = Limits {
-            max_batch_size: max_batch_size.unwrap_or(settings.max_batch_size),
-            ..state.limits()
+            max_batch_size: max_batch_size.unwrap_or(free.settings.max_batch_size),
+            ..free.limits
         };
-        let plan = state.plan_free(mode, limits)?;
+        let plan = free.plan(mode, limits)?;
+        let mut state = self.lock();
         if !state.previews.iter().any(|(id, _, _)| *id == plan.plan_id) {
             state
                 .previews
@@ -130,38 +182,34 @@ impl Queue {
         Ok(plan)
     }
 
+    fn remembered(state: &State, plan_id: &str) -> Option<(PlanMode, Limits)> {
+        state
+            .previews
+            .iter()
+            .find(|(id, _, _)| id == plan_id)
+            .map(|(_, m, l)| (*m, *l))
+    }
+
     /// Execute exactly the previewed plan `plan_id`: its batches wait for executor slots (and
     /// run even while the queue is paused). A plan the queue no longer gives is refused with
-    /// the fresh preview.
+    /// the fresh preview. The plans are made outside the lock, and again inside it only when
+    /// the queue changed meanwhile.
     pub fn execute(&self, plan_id: &str) -> Result<ExecuteReply, ApiError> {
         let profile = self.config.executor.profile.clone();
+        let (free, remembered) = {
+            let state = self.lock();
+            (state.free(), Self::remembered(&state, plan_id))
+        };
+        let found = free.find(plan_id, remembered)?;
         let batches = self.mutate(|state, change| {
-            let settings = state.meta().settings;
-            let remembered = state
-                .previews
-                .iter()
-                .find(|(id, _, _)| id == plan_id)
-                .map(|(_, m, l)| (*m, *l));
-            let other = match settings.mode() {
-                PlanMode::Strict => PlanMode::Mixed,
-                PlanMode::Mixed => PlanMode::Strict,
+            let found = if state.version == free.version {
+                found
+            } else {
+                state
+                    .free()
+                    .find(plan_id, Self::remembered(state, plan_id))?
             };
-            let candidates = remembered
-                .into_iter()
-                .chain([(settings.mode(), state.limits()), (other, state.limits())]);
-            let mut fresh = None;
-            for (mode, limits) in candidates {
-                let p = state.plan_free(mode, limits)?;
-                if p.plan_id == plan_id {
-                    fresh = Some(p);
-                    break;
-                }
-                fresh.get_or_insert(p);
-            }
-            let plan = fresh.expect("at least one candidate is planned");
-            if plan.plan_id != plan_id {
-                return Err(ApiError::stale_plan(plan));
-            }
+            let plan = found.map_err(ApiError::stale_plan)?;
             if plan.batches.is_empty() {
                 return Err(ApiError::conflict(
                     "nothing_to_run",
@@ -212,6 +260,18 @@ impl Queue {
     /// an executed plan, else (unless paused) the batch of the first free queued job. Its jobs
     /// become `running` (attempts + 1) in the same transaction.
     pub fn claim_next(&self, slot: &str) -> Result<Option<Claimed>, ApiError> {
+        // The automatic batch is planned outside the lock (again inside only when the queue
+        // changed meanwhile).
+        let automatic = {
+            let state = self.lock();
+            let needed = state.pending.is_empty()
+                && !state.meta().paused
+                && !state.order.is_empty()
+                && state.live.len() < self.config.executor.slots.len();
+            needed.then(|| state.free())
+        }
+        .map(|free| free.next_automatic().map(|planned| (free.version, planned)))
+        .transpose()?;
         let cancel = CancellationToken::new();
         let token = cancel.clone();
         let claimed = self.mutate_then(
@@ -224,16 +284,22 @@ impl Queue {
                         let r = &state.batches[id];
                         (r.batch.clone(), r.run_order())
                     }
-                    None => match state.next_automatic()? {
-                        Some(batch) => {
-                            let mut meta = state.meta().clone();
-                            let seq = meta.next_batch_seq;
-                            meta.next_batch_seq += 1;
-                            change.meta = Some(meta);
-                            (batch, (seq, 0))
-                        }
-                        None => return Ok(None),
-                    },
+                    None => {
+                        let planned = match &automatic {
+                            Some((version, planned)) if *version == state.version => {
+                                planned.clone()
+                            }
+                            _ => state.free().next_automatic()?,
+                        };
+                        let Some((planned, mode)) = planned else {
+                            return Ok(None);
+                        };
+                        let mut meta = state.meta().clone();
+                        let seq = meta.next_batch_seq;
+                        meta.next_batch_seq += 1;
+                        change.meta = Some(meta);
+                        (state.new_batch(&planned, mode, None), (seq, 0))
+                    }
                 };
                 let now = ids::now();
                 batch.status = BatchStatus::Running;
@@ -293,9 +359,19 @@ impl Queue {
         if progress >= 0.0 {
             live.progress = progress.min(1.0).max(live.progress);
         }
-        if let Some(line) = line {
+        if let Some(mut line) = line {
+            if line.len() > LOG_TAIL_LINE_BYTES {
+                let mut cut = LOG_TAIL_LINE_BYTES;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.truncate(cut);
+                line.push('…');
+            }
             live.log_tail.push_back(line);
-            if live.log_tail.len() > LOG_TAIL {
+            while live.log_tail.len() > LOG_TAIL
+                || live.log_tail.iter().map(String::len).sum::<usize>() > LOG_TAIL_BYTES
+            {
                 live.log_tail.pop_front();
             }
         }
@@ -345,8 +421,11 @@ impl Queue {
                             job.job.error = Some(error);
                             job.job.finished_at = Some(now.clone());
                         }
-                        Some(JobOutcome::Requeue) => {
+                        Some(outcome @ (JobOutcome::Requeue | JobOutcome::NotStarted)) => {
                             all_succeeded = false;
+                            if outcome == JobOutcome::NotStarted {
+                                job.job.attempts = job.job.attempts.saturating_sub(1);
+                            }
                             job.job.status = JobStatus::Queued;
                             job.job.batch_id = None;
                             job.job.started_at = None;

@@ -81,7 +81,8 @@ impl Queue {
             control_videos.insert(control, path.display().to_string());
         }
         let input_video = probe::check_path(&input.input_video, "input_video", roots)?;
-        let video = probe::probe(&self.config.ffprobe, &input_video)?;
+        let timeout = std::time::Duration::from_secs_f64(self.config.probe_timeout_seconds);
+        let video = probe::probe(&self.config.ffprobe, &input_video, timeout)?;
         let prompt = Prompt {
             id: ids::new_id("ps"),
             name,

@@ -12,9 +12,14 @@
 //! compute on top of earlier, not yet flushed changes; sled keeps its log in order, so the
 //! flush that makes a later change durable makes the earlier ones durable too. Reads (views,
 //! lists) see a change as soon as it is applied, which can be a few milliseconds before it is
-//! durable; its reply and its events wait. A failed flush answers the operation with a storage
-//! error; the change stays applied (in memory and in sled's buffers alike) and is made durable
-//! by the next flush that succeeds.
+//! durable; its reply and its events wait (and the API's reads wait for the flush in flight).
+//!
+//! **Fail-stop.** A store that failed a write or a flush cannot be trusted with the next one
+//! (sled's I/O errors are sticky) and memory may hold a change the disk does not: the queue
+//! marks the store broken (`/healthz` answers 503), refuses every later change, and calls
+//! its [`OnStorageFailure`], which in the daemon logs the reason and exits with status 74, so
+//! that systemd restarts it and recovery rebuilds the state from what is on disk. Nothing of
+//! the failed change was acknowledged: its reply and events wait for a flush that never came.
 //! The HTTP layer and the workers only call the public methods; nothing here knows HTTP.
 
 mod batches;
@@ -25,7 +30,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::metrics::Metrics;
-use crate::store::{BatchRecord, Change, JobRecord, Meta, Store};
+use crate::store::{BatchRecord, Change, JobRecord, Meta, Store, StoreError};
 use cosmosq_shared::api::{
     Batch, BatchStatus, Event, Job, JobCounts, JobStatus, Prompt, QueueView,
 };
@@ -45,8 +50,12 @@ pub use batches::Claimed;
 const ORDER_GAP: u64 = 1 << 20;
 /// How many previews are remembered for execution by `plan_id`.
 const REMEMBERED_PREVIEWS: usize = 64;
-/// Log lines kept per running batch for progress events.
+/// Log lines kept per running batch for progress events, and their total size: every event
+/// in the hub's backlog (1,024) carries a tail, so this bounds what slow clients can hold.
 const LOG_TAIL: usize = 20;
+const LOG_TAIL_BYTES: usize = 16 << 10;
+/// A line longer than this is shortened in the tail (the batch's `run.log` keeps it whole).
+const LOG_TAIL_LINE_BYTES: usize = 4 << 10;
 
 /// A batch being run: how to stop it and what it has reported.
 struct Live {
@@ -212,6 +221,13 @@ impl State {
     }
 }
 
+fn storage_unavailable() -> ApiError {
+    ApiError::unavailable(
+        "storage_failed",
+        "the daemon's store failed a write; the daemon is stopping and nothing more is accepted",
+    )
+}
+
 /// The serialized queue view of one state version (`GET /api/v1/queue` without paging).
 #[derive(Clone)]
 pub struct ViewBytes {
@@ -219,6 +235,21 @@ pub struct ViewBytes {
     pub etag: String,
     pub body: actix_web::web::Bytes,
     version: u64,
+}
+
+/// What the queue does once its store failed (see the module docs).
+pub type OnStorageFailure = Arc<dyn Fn(&StoreError) + Send + Sync>;
+
+/// Exit status of a daemon stopped by a storage failure (`EX_IOERR` of sysexits.h).
+pub const STORAGE_FAILURE_EXIT: i32 = 74;
+
+/// The daemon's [`OnStorageFailure`]: say why on stderr and exit with status 74.
+pub fn exit_on_storage_failure() -> OnStorageFailure {
+    Arc::new(|e: &StoreError| {
+        tracing::error!(error = %e, "the store failed: stopping (systemd restarts the daemon; recovery rebuilds the state from disk)");
+        eprintln!("cosmosq: stopping after a storage failure: {e}");
+        std::process::exit(STORAGE_FAILURE_EXIT);
+    })
 }
 
 /// Group commit bookkeeping (see the module docs).
@@ -230,8 +261,12 @@ struct Flushing {
     busy: bool,
 }
 
+/// The queue of prompts, jobs and batches: its state in memory, kept in step with the store.
 pub struct Queue {
     store: Store,
+    /// Set once the store failed; every later change is refused.
+    store_broken: AtomicBool,
+    on_storage_failure: OnStorageFailure,
     state: Mutex<State>,
     /// The highest version whose store write has completed (set under the state lock).
     written: AtomicU64,
@@ -250,11 +285,22 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Open the store, recover from the last run (see `recovery`), and return the queue.
+    /// Open the store, recover from the last run (see `recovery`), and return the queue; a
+    /// storage failure exits the process (see [`exit_on_storage_failure`]).
     pub fn open(
         config: Arc<Config>,
         events: Events,
         metrics: Arc<Metrics>,
+    ) -> Result<Queue, String> {
+        Self::open_with(config, events, metrics, exit_on_storage_failure())
+    }
+
+    /// [`Queue::open`] with another reaction to a storage failure (tests observe it).
+    pub fn open_with(
+        config: Arc<Config>,
+        events: Events,
+        metrics: Arc<Metrics>,
+        on_storage_failure: OnStorageFailure,
     ) -> Result<Queue, String> {
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
         let batches_dir = config.data_dir.join("batches");
@@ -262,6 +308,8 @@ impl Queue {
             .map_err(|e| format!("cannot create {}: {e}", batches_dir.display()))?;
         let queue = Queue {
             store,
+            store_broken: AtomicBool::new(false),
+            on_storage_failure,
             state: Mutex::new(State {
                 cost: config.cost_model.clone(),
                 batched_pass: cosmosq_shared::batched_pass_supported(&config.executor.profile),
@@ -306,13 +354,18 @@ impl Queue {
         after: impl FnOnce(&mut State, &T),
     ) -> Result<T, ApiError> {
         let mut state = self.lock();
+        if self.store_broken() {
+            return Err(storage_unavailable());
+        }
         let mut change = Change::default();
         let out = f(&state, &mut change)?;
         if change.is_empty() {
             after(&mut state, &out);
             return Ok(out);
         }
-        self.store.write(&change)?;
+        if let Err(e) = self.store.write(&change) {
+            return Err(self.storage_failed(e));
+        }
         let job_ids: Vec<String> = change.jobs.iter().map(|r| r.job.id.clone()).collect();
         let batch_ids: Vec<String> = change.batches.iter().map(|r| r.batch.id.clone()).collect();
         state.apply(change);
@@ -345,6 +398,9 @@ impl Queue {
             if f.flushed >= version {
                 return Ok(());
             }
+            if self.store_broken() {
+                return Err(storage_unavailable());
+            }
             if f.busy {
                 f = self
                     .flushed
@@ -363,8 +419,24 @@ impl Queue {
                 f.flushed = f.flushed.max(target);
             }
             self.flushed.notify_all();
-            result?;
+            if let Err(e) = result {
+                drop(f);
+                return Err(self.storage_failed(e));
+            }
         }
+    }
+
+    /// The store failed: refuse every later change, and react (the daemon exits).
+    fn storage_failed(&self, e: StoreError) -> ApiError {
+        self.store_broken.store(true, Ordering::SeqCst);
+        self.flushed.notify_all();
+        (self.on_storage_failure)(&e);
+        storage_unavailable()
+    }
+
+    /// Whether the store failed a write or a flush (the daemon is stopping).
+    pub fn store_broken(&self) -> bool {
+        self.store_broken.load(Ordering::SeqCst)
     }
 
     /// Whether every change applied so far is on disk (no read can show a change that a
@@ -668,6 +740,54 @@ mod tests {
         drop(queue);
         let reopened = open(dir.path(), Events::default());
         assert_eq!(reopened.lock().meta().next_batch_seq, start + 400);
+    }
+
+    #[test]
+    fn a_failed_flush_stops_everything_and_acknowledges_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = Events::default();
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let seen = failures.clone();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let queue = Queue::open_with(
+            Arc::new(config),
+            events.clone(),
+            Arc::new(Metrics::default()),
+            Arc::new(move |e: &StoreError| seen.lock().unwrap().push(e.to_string())),
+        )
+        .unwrap();
+        queue.pause("test").unwrap();
+        let mut rx = events.subscribe();
+        queue.store.fail_flushes.store(true, Ordering::SeqCst);
+        let e = queue.resume().unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (503, "storage_failed")
+        );
+        assert!(queue.store_broken());
+        assert_eq!(
+            failures.lock().unwrap().len(),
+            1,
+            "the daemon's reaction ran"
+        );
+        assert!(failures.lock().unwrap()[0].contains("No space left"));
+        assert!(
+            rx.try_recv().is_err(),
+            "the unflushed change published nothing"
+        );
+        // Every later change is refused at once, even when the disk came back.
+        queue.store.fail_flushes.store(false, Ordering::SeqCst);
+        let e = queue.pause("again").unwrap_err();
+        assert_eq!(e.code, "storage_failed");
+        let e = queue.settle().unwrap_err();
+        assert_eq!(
+            e.code, "storage_failed",
+            "reads wait for a flush that never comes"
+        );
+        assert_eq!(failures.lock().unwrap().len(), 1);
     }
 
     #[test]

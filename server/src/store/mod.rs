@@ -1,18 +1,43 @@
 //! The only module that touches sled. Every change is one transaction over the trees it
 //! touches ([`Store::write`]); [`Store::flush`] makes every change written before it durable
 //! (the queue flushes before it acknowledges a change, sharing one flush between concurrent
-//! changes), so an acknowledged change survives `kill -9`. [`Store::commit`] does both. Records are JSON in a versioned envelope so later formats can migrate them.
+//! changes), so an acknowledged change survives `kill -9` and power loss. Records are JSON in
+//! a versioned envelope so later formats can migrate them.
+//!
+//! **Durability, for real.** sled 0.34's own flush ends in `sync_file_range(2)`, which writes
+//! the log's pages but neither the file's metadata (its growing size) nor a cache flush to the
+//! device; its real `fsync` comes from a background thread up to 500 ms later. So the store
+//! turns that thread off and, after every sled flush, calls `fdatasync(2)` on the log file
+//! itself (through a descriptor of its own: fsync works on the file, whichever descriptor
+//! names it). The directories that hold the files are fsynced once at open, so the files'
+//! names are durable too.
+//!
+//! **No blob files.** sled writes a log message larger than a quarter of its segment as a
+//! separate blob file (`db/blobs/<lsn>`) and never fsyncs it. A message is at most one
+//! consolidated tree node: 17 records (a leaf splits beyond 16). The largest record the daemon
+//! writes is a prompt within its input limits (10,000 + 10,000 characters of at most 4 bytes,
+//! 8 paths of at most 4 KiB: under 120 KiB), so a node stays under 2.1 MiB. New databases use
+//! 16 MiB segments (blob threshold 4 MiB), so no blob is ever written
+//! (`store::tests::the_largest_records_never_become_blob_files`). sled cannot change the
+//! segment size of an existing database: one created with its default 512 KiB keeps it, and
+//! there the store fsyncs any blob file (and the blob directory) before each flush.
 
 use cosmosq_shared::api::{Batch, Job, Prompt, QueueSettings};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
-use std::path::Path;
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Version of every record written now.
 const RECORD_VERSION: u32 = 1;
 const META_KEY: &[u8] = b"queue";
+/// sled's log segment size for new databases (sled's largest): messages above a quarter of it
+/// would become blob files (see the module docs).
+const SEGMENT_SIZE: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 #[error("storage error: {0}")]
@@ -79,7 +104,7 @@ pub struct Snapshot {
     pub meta: Option<Meta>,
 }
 
-/// A set of writes applied atomically by [`Store::commit`]; `None` deletes.
+/// A set of writes applied atomically by [`Store::write`]; `None` deletes.
 #[derive(Default)]
 pub struct Change {
     pub prompts: Vec<(String, Option<Prompt>)>,
@@ -97,12 +122,21 @@ impl Change {
     }
 }
 
+/// The daemon's durable state: prompts, jobs, batches and the queue's settings in sled.
 pub struct Store {
     db: sled::Db,
     prompts: sled::Tree,
     jobs: sled::Tree,
     batches: sled::Tree,
     meta: sled::Tree,
+    /// sled's log file (`db/db`), opened again to fdatasync it after each sled flush.
+    log: File,
+    /// `db/blobs` and the blob files already fsynced (see the module docs).
+    blobs: PathBuf,
+    synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+    /// Tests make flushes fail with this (a disk that stopped taking writes).
+    #[cfg(test)]
+    pub(crate) fail_flushes: std::sync::atomic::AtomicBool,
 }
 
 fn encode<T: Serialize>(data: &T) -> Vec<u8> {
@@ -151,18 +185,74 @@ fn put(
     Ok(())
 }
 
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// fsync a directory, so the names of the files created in it are durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("fsync", dir, e))
+}
+
+/// The segment size an existing sled database was created with (sled refuses another), read
+/// from its `conf` file; `None` for a new database.
+fn existing_segment_size(db_dir: &Path) -> Result<Option<usize>, StoreError> {
+    let conf = db_dir.join("conf");
+    // Text lines, then a 4-byte checksum.
+    let text = match std::fs::read(&conf) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("read", &conf, e)),
+    };
+    let size = text
+        .lines()
+        .find_map(|l| l.strip_prefix("segment_size: "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| StoreError(format!("{} names no segment_size", conf.display())))?;
+    Ok(Some(size))
+}
+
 impl Store {
+    /// Open (or create) the store in `dir/db`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-        let db = sled::Config::new().path(dir.join("db")).open()?;
-        Ok(Store {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        let db_dir = dir.join("db");
+        let segment_size = existing_segment_size(&db_dir)?.unwrap_or(SEGMENT_SIZE);
+        let db = sled::Config::new()
+            .path(&db_dir)
+            .segment_size(segment_size)
+            // Every acknowledged change is flushed and fdatasynced by the queue; sled's own
+            // flusher thread would only add an fsync of its own schedule.
+            .flush_every_ms(None)
+            .open()?;
+        let log_path = db_dir.join("db");
+        let log = File::open(&log_path).map_err(|e| io_error("open", &log_path, e))?;
+        let blobs = db_dir.join("blobs");
+        for d in [dir, db_dir.as_path(), blobs.as_path()] {
+            sync_dir(d)?;
+        }
+        for f in [&log_path, &db_dir.join("conf")] {
+            File::open(f)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error("fsync", f, e))?;
+        }
+        let store = Store {
             prompts: db.open_tree("prompts")?,
             jobs: db.open_tree("jobs")?,
             batches: db.open_tree("batches")?,
             meta: db.open_tree("meta")?,
             db,
-        })
+            log,
+            blobs,
+            synced_blobs: Mutex::new(HashSet::new()),
+            #[cfg(test)]
+            fail_flushes: Default::default(),
+        };
+        // Opening the trees writes to the log (a new database names them there).
+        store.flush()?;
+        Ok(store)
     }
 
     fn read_tree<T: DeserializeOwned>(tree: &sled::Tree, name: &str) -> Result<Vec<T>, StoreError> {
@@ -187,15 +277,51 @@ impl Store {
         })
     }
 
-    /// Apply `change` in one transaction and flush it to disk.
-    pub fn commit(&self, change: &Change) -> Result<(), StoreError> {
-        self.write(change)?;
-        self.flush()
+    /// Make every change written so far durable: blob files first (only in databases made
+    /// with small segments), then sled's flush of its log, then fdatasync of the log file.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.fail_flushes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError("No space left on device (os error 28)".into()));
+        }
+        self.sync_blobs()?;
+        self.db.flush()?;
+        self.log
+            .sync_data()
+            .map_err(|e| StoreError(format!("cannot fdatasync the store's log: {e}")))
     }
 
-    /// Make every change written so far durable (fsync).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+    /// fsync blob files not synced yet, and their directory when any was new.
+    fn sync_blobs(&self) -> Result<(), StoreError> {
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("list", &self.blobs, e)),
+        };
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut present = HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("list", &self.blobs, e))?;
+            let name = entry.file_name();
+            if !synced.contains(&name) {
+                let path = entry.path();
+                match File::open(&path).and_then(|f| f.sync_all()) {
+                    Ok(()) => new = true,
+                    // sled removed it meanwhile: nothing to make durable.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error("fsync", &path, e)),
+                }
+            }
+            present.insert(name);
+        }
+        if new {
+            sync_dir(&self.blobs)?;
+        }
+        *synced = present;
         Ok(())
     }
 
@@ -286,13 +412,106 @@ mod tests {
                 jobs: vec![job("jb_a"), job("jb_b")],
                 ..Change::default()
             };
-            store.commit(&change).unwrap();
+            store.write(&change).unwrap();
+            store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let snap = store.load().unwrap();
         assert_eq!(snap.jobs.len(), 2);
         assert_eq!(snap.jobs[0], job("jb_a"));
         assert!(snap.meta.is_none());
+    }
+
+    /// A prompt as large as the API's limits allow (see `queue::jobs`): 10,000-character text
+    /// and negative prompt of 4-byte characters, a 200-character name, 8 paths of 4 KiB.
+    fn largest_prompt(i: usize) -> Prompt {
+        let long = "🤖".repeat(10_000);
+        let path = |c: &str| format!("/{}/{c}-{i}.mp4", "p".repeat(4_000));
+        Prompt {
+            id: format!("ps_{i:04}"),
+            name: "é".repeat(200),
+            text: long.clone(),
+            negative_prompt: Some(long),
+            input_video: path("input"),
+            video: cosmosq_shared::api::VideoInfo {
+                frames: 121,
+                fps: 24.0,
+                width: 1280,
+                height: 704,
+                aspect_bucket: cosmosq_shared::AspectBucket::default(),
+            },
+            control_videos: cosmosq_shared::Control::ALL
+                .into_iter()
+                .map(|c| (c, path(c.as_str())))
+                .collect(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    fn blob_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("db/blobs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_largest_records_never_become_blob_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(encode(&largest_prompt(0)).len() < 120 << 10);
+        // 50 prompts: several full leaves of 17 records each, written one change at a time
+        // and all at once.
+        for i in 0..25 {
+            let change = Change {
+                prompts: vec![(format!("ps_{i:04}"), Some(largest_prompt(i)))],
+                ..Change::default()
+            };
+            store.write(&change).unwrap();
+        }
+        let change = Change {
+            prompts: (25..50)
+                .map(|i| (format!("ps_{i:04}"), Some(largest_prompt(i))))
+                .collect(),
+            ..Change::default()
+        };
+        store.write(&change).unwrap();
+        store.flush().unwrap();
+        assert_eq!(blob_files(dir.path()), 0, "sled wrote blob files");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap().prompts.len(), 50);
+    }
+
+    #[test]
+    fn a_database_with_small_segments_keeps_them_and_its_blobs_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        // As the daemon created databases before it chose the segment size: sled's default.
+        drop(sled::open(dir.path().join("db")).unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        let change = Change {
+            prompts: (0..20)
+                .map(|i| (format!("ps_{i:04}"), Some(largest_prompt(i))))
+                .collect(),
+            ..Change::default()
+        };
+        store.write(&change).unwrap();
+        store.flush().unwrap();
+        let blobs = blob_files(dir.path());
+        assert!(
+            blobs > 0,
+            "a 512 KiB-segment database writes large nodes as blobs"
+        );
+        assert_eq!(store.synced_blobs.lock().unwrap().len(), blobs);
+        drop(store);
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .prompts
+                .len(),
+            20
+        );
     }
 
     #[test]
