@@ -16,6 +16,7 @@ use cosmosq_shared::refit::{mean_error, refit, Sample};
 use cosmosq_shared::{CostModel, JobKind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// A batch handed to a worker: everything the executor needs, and how to stop it.
@@ -38,7 +39,7 @@ fn plan_job(record: &JobRecord, prompt: Option<&Prompt>) -> PlanJob {
 struct Free {
     /// The state version it was copied from: a plan made from it holds while that is current.
     version: u64,
-    jobs: Vec<PlanJob>,
+    jobs: Vec<Arc<PlanJob>>,
     cost: CostModel,
     settings: QueueSettings,
     /// The queue's planner limits (settings and executor).
@@ -49,12 +50,13 @@ struct Free {
 impl State {
     /// Queued jobs not yet taken by an executed plan, in queue order, with what planning needs.
     fn free(&self) -> Free {
+        // Under the lock only the shared planner views are taken; the copies the planner
+        // needs are made outside it (see `Free::plan`).
         let jobs = self
             .order
             .values()
-            .map(|id| &self.jobs[id])
-            .filter(|r| r.job.batch_id.is_none())
-            .map(|r| plan_job(r, self.prompts.get(&r.job.prompt_id)))
+            .filter(|id| self.jobs[*id].job.batch_id.is_none())
+            .map(|id| self.plan_jobs[id].clone())
             .collect();
         Free {
             version: self.version,
@@ -92,7 +94,8 @@ impl State {
 
 impl Free {
     fn plan(&self, mode: PlanMode, limits: Limits) -> Result<Plan, ApiError> {
-        Ok(plan(&self.jobs, mode, limits, &self.cost)?)
+        let jobs: Vec<PlanJob> = self.jobs.iter().map(|j| PlanJob::clone(j)).collect();
+        Ok(plan(&jobs, mode, limits, &self.cost)?)
     }
 
     /// The plan with id `plan_id` among the candidates (the remembered preview's mode and
@@ -265,8 +268,7 @@ impl Queue {
         let automatic = {
             let state = self.lock();
             let needed = state.pending.is_empty()
-                && !state.meta().paused
-                && !state.order.is_empty()
+                && Self::automatic_possible(&state)
                 && state.live.len() < self.config.executor.slots.len();
             needed.then(|| state.free())
         }
@@ -284,6 +286,7 @@ impl Queue {
                         let r = &state.batches[id];
                         (r.batch.clone(), r.run_order())
                     }
+                    None if !Self::automatic_possible(state) => return Ok(None),
                     None => {
                         let planned = match &automatic {
                             Some((version, planned)) if *version == state.version => {
@@ -348,6 +351,12 @@ impl Queue {
             },
         )?;
         Ok(claimed)
+    }
+
+    /// Whether an automatic batch could be formed now (not paused, a job queued): checked
+    /// before copying the free jobs, which costs O(queue) while the queue lock is held.
+    fn automatic_possible(state: &State) -> bool {
+        !state.meta().paused && !state.order.is_empty()
     }
 
     /// A running batch's progress (0..=1) and, optionally, a new log line.

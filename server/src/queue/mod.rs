@@ -34,7 +34,7 @@ use crate::store::{BatchRecord, Change, JobRecord, Meta, Store, StoreError};
 use cosmosq_shared::api::{
     Batch, BatchStatus, Event, Job, JobCounts, JobStatus, Prompt, QueueView,
 };
-use cosmosq_shared::plan::{Limits, PlanMode};
+use cosmosq_shared::plan::{Limits, PlanJob, PlanMode};
 use cosmosq_shared::CostModel;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -72,6 +72,9 @@ struct State {
     order: BTreeMap<u64, String>,
     /// Ids of the running jobs (so the queue view need not scan every job).
     running: HashSet<String>,
+    /// The planner's view of each queued job, kept with the job, so a plan's input is taken
+    /// under the lock by sharing (100,000 copies took 60 ms there).
+    plan_jobs: HashMap<String, Arc<PlanJob>>,
     batches: HashMap<String, BatchRecord>,
     /// Pending batches by run order.
     pending: BTreeMap<(u64, u32), String>,
@@ -190,6 +193,12 @@ impl State {
                     self.running.insert(record.job.id.clone());
                 }
                 _ => {}
+            }
+            if record.job.status == JobStatus::Queued {
+                let view = PlanJob::from_job(&record.job, self.prompts.get(&record.job.prompt_id));
+                self.plan_jobs.insert(record.job.id.clone(), Arc::new(view));
+            } else {
+                self.plan_jobs.remove(&record.job.id);
             }
             self.jobs.insert(record.job.id.clone(), record);
         }
