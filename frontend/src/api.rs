@@ -8,6 +8,7 @@ use cosmosq_shared::api::{
     PromptInput, QueueSettingsPatch, QueueView,
 };
 use cosmosq_shared::plan::{Plan, PlanMode};
+use cosmosq_shared::ErrorCode;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,12 +17,13 @@ use std::fmt;
 
 const TOKEN_KEY: &str = "cosmosq.token";
 
-/// A failed request: the HTTP status (0 when no answer came), the daemon's code and message,
-/// and with `stale_plan` the fresh plan.
+/// A failed request: the HTTP status (0 when no answer came), the daemon's code (`None` when
+/// the failure was on the way: no answer, or not the daemon's error shape) and message, and
+/// with `stale_plan` the fresh plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: u16,
-    pub code: String,
+    pub code: Option<ErrorCode>,
     pub message: String,
     pub fresh_plan: Option<Plan>,
 }
@@ -30,7 +32,7 @@ impl ApiError {
     fn network(e: impl fmt::Display) -> Self {
         ApiError {
             status: 0,
-            code: "network".into(),
+            code: None,
             message: e.to_string(),
             fresh_plan: None,
         }
@@ -38,7 +40,7 @@ impl ApiError {
 
     /// The failure in plain words, with what to do where that helps.
     pub fn plain(&self) -> String {
-        model::plain_error(self.status, &self.code, &self.message)
+        model::plain_error(self.status, self.code, &self.message)
     }
 }
 
@@ -54,7 +56,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 #[derive(Deserialize)]
 struct ErrorReply {
-    code: String,
+    code: ErrorCode,
     message: String,
     #[serde(default)]
     preview: Option<Plan>,
@@ -114,13 +116,13 @@ async fn send(request: Result<Request, gloo_net::Error>) -> ApiResult<Response> 
     Err(match serde_json::from_str::<ErrorReply>(&text) {
         Ok(e) => ApiError {
             status,
-            code: e.code,
+            code: Some(e.code),
             message: e.message,
             fresh_plan: e.preview,
         },
         Err(_) => ApiError {
             status,
-            code: format!("http_{status}"),
+            code: None,
             message: format!("the daemon answered {status} {}", response.status_text()),
             fresh_plan: None,
         },
@@ -130,7 +132,7 @@ async fn send(request: Result<Request, gloo_net::Error>) -> ApiResult<Response> 
 async fn json<T: DeserializeOwned>(request: Result<Request, gloo_net::Error>) -> ApiResult<T> {
     send(request).await?.json().await.map_err(|e| ApiError {
         status: 200,
-        code: "unexpected_reply".into(),
+        code: None,
         message: format!("the daemon's reply could not be read: {e}"),
         fresh_plan: None,
     })

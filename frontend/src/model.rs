@@ -3,7 +3,7 @@
 
 use crate::preview::PromptIndex;
 use cosmosq_shared::api::{Job, JobStatus};
-use cosmosq_shared::{Control, JobConfig};
+use cosmosq_shared::{Control, ErrorCode, JobConfig};
 
 /// Delay before reconnect attempt `attempt` (0-based) of the event stream: 0.5 s doubling up
 /// to 10 s.
@@ -113,7 +113,7 @@ pub fn filter_runs(jobs: &[Job], prompts: &PromptIndex, filter: &RunFilter) -> V
                 hay.push(b);
             }
             if let Some(e) = &j.error {
-                hay.push(&e.code);
+                hay.push(e.code.as_str());
                 hay.push(&e.message);
             }
             hay.iter().any(|h| h.to_lowercase().contains(&needle))
@@ -133,15 +133,17 @@ pub fn filter_runs(jobs: &[Job], prompts: &PromptIndex, filter: &RunFilter) -> V
 
 /// An API failure in plain words: what went wrong and, where it helps, what to do.
 /// `status` 0 means the request never got an answer.
-pub fn plain_error(status: u16, code: &str, message: &str) -> String {
+pub fn plain_error(status: u16, code: Option<ErrorCode>, message: &str) -> String {
     let hint = match (status, code) {
         (0, _) => {
             return format!("Cannot reach the daemon ({message}). Is it running? Retrying when the connection comes back.")
         }
         (401, _) => " Enter the daemon's access token under Settings (top right).",
-        (_, "stale_plan") => " The fresh plan is shown below.",
-        (_, "prompt_in_use") => " Cancel or finish its queued jobs first.",
-        (_, "control_video_required") => " Add that control video when creating the prompt.",
+        (_, Some(ErrorCode::StalePlan)) => " The fresh plan is shown below.",
+        (_, Some(ErrorCode::PromptInUse)) => " Cancel or finish its queued jobs first.",
+        (_, Some(ErrorCode::ControlVideoRequired)) => {
+            " Add that control video when creating the prompt."
+        }
         (s, _) if s >= 500 => " This is a daemon error; its log has the details.",
         _ => "",
     };
@@ -195,7 +197,7 @@ mod tests {
         jobs[1].status = JobStatus::Failed;
         jobs[1].finished_at = Some("2026-01-01T00:00:02Z".into());
         jobs[1].error = Some(ErrorBody {
-            code: "oom".into(),
+            code: ErrorCode::OutOfMemory,
             message: "out of memory".into(),
         });
         jobs[2].status = JobStatus::Canceled;
@@ -233,15 +235,13 @@ mod tests {
         assert_eq!(
             plain_error(
                 422,
-                "weight_out_of_range",
+                Some(ErrorCode::WeightOutOfRange),
                 "weight of `edge` must be a number from 0 to 1, got 3"
             ),
             "Weight of `edge` must be a number from 0 to 1, got 3."
         );
-        assert!(plain_error(401, "unauthorized", "x").contains("access token"));
-        assert!(
-            plain_error(0, "network", "connection refused").starts_with("Cannot reach the daemon")
-        );
+        assert!(plain_error(401, Some(ErrorCode::Unauthorized), "x").contains("access token"));
+        assert!(plain_error(0, None, "connection refused").starts_with("Cannot reach the daemon"));
     }
 
     #[test]

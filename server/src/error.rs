@@ -1,115 +1,60 @@
-//! The one error type of the daemon's API: an HTTP status, a stable snake_case code and a
-//! message, rendered as `{code, message}` (plus the fresh `preview` for a stale plan).
+//! The daemon's one error type: a code from the shared table ([`ErrorCode`]), a message for
+//! people, and with `stale_plan` the fresh plan. It knows no HTTP: `api::error` answers it
+//! with the status the table gives the code, as `{code, message}`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use cosmosq_shared::plan::Plan;
-use cosmosq_shared::ValidationError;
-use serde::Serialize;
+use cosmosq_shared::{ErrorCode, ValidationError};
 use std::fmt;
 
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
+pub struct Error {
+    pub code: ErrorCode,
     pub message: String,
     /// With `stale_plan`: the plan the current queue gives.
     pub preview: Option<Box<Plan>>,
 }
 
-/// The body of every error response.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorResponse {
-    /// Stable snake_case code.
-    pub code: String,
-    pub message: String,
-    /// With `stale_plan` (409): the plan the queue gives now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview: Option<Plan>,
-}
+pub type Result<T> = std::result::Result<T, Error>;
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code: code.to_string(),
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
             message: message.into(),
             preview: None,
         }
     }
 
-    /// 400: the request itself is malformed (syntax, types, unknown fields).
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 422: well-formed but the values are not acceptable.
-    pub fn invalid(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    pub fn not_found(what: &str, id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            &format!("{what}_not_found"),
-            format!("no {what} with id `{id}`"),
-        )
-    }
-
-    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+    /// `code` (a `*_not_found`) for the `what` named `id`.
+    pub fn not_found(code: ErrorCode, what: &str, id: &str) -> Self {
+        Self::new(code, format!("no {what} with id `{id}`"))
     }
 
     pub fn stale_plan(fresh: Plan) -> Self {
-        ApiError {
+        Error {
             preview: Some(Box::new(fresh)),
-            ..Self::conflict(
-                "stale_plan",
+            ..Self::new(
+                ErrorCode::StalePlan,
                 "the queue changed since this plan was previewed; review the fresh preview and execute its plan_id",
             )
         }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
-    }
-
-    pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        Self::new(ErrorCode::InternalError, message)
     }
 }
 
-impl From<ValidationError> for ApiError {
+impl From<ValidationError> for Error {
     fn from(e: ValidationError) -> Self {
-        ApiError::invalid(e.code.as_str(), e.message)
+        Error::new(e.code, e.message)
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "storage failure");
-        ApiError::internal(e.to_string())
-    }
-}
-
-impl fmt::Display for ApiError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorResponse {
-            code: self.code.clone(),
-            message: self.message.clone(),
-            preview: self.preview.as_deref().cloned(),
-        })
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
+impl std::error::Error for Error {}

@@ -1,10 +1,11 @@
 //! Reading video facts with `ffprobe`, and checking video paths before anything is stored
 //! (and again before a batch runs: see [`recheck`]).
 
-use crate::error::ApiError;
+use crate::error::Error;
 use cosmosq_shared::api::VideoInfo;
 use cosmosq_shared::video;
 use cosmosq_shared::AspectBucket;
+use cosmosq_shared::ErrorCode;
 use serde::Deserialize;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -31,9 +32,9 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-fn not_allowed(what: &str, raw: &str) -> ApiError {
-    ApiError::invalid(
-        "video_path_not_allowed",
+fn not_allowed(what: &str, raw: &str) -> Error {
+    Error::new(
+        ErrorCode::VideoPathNotAllowed,
         format!("{what} `{raw}` is outside the allowed directories"),
     )
 }
@@ -42,17 +43,17 @@ fn not_allowed(what: &str, raw: &str) -> ApiError {
 /// set), and return its canonical path (symlinks resolved, so they cannot escape a root).
 /// A path outside the roots is refused by its name before the file system is asked, so the
 /// answer does not tell whether something exists there.
-pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<PathBuf, ApiError> {
+pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<PathBuf, Error> {
     if raw.is_empty() || raw.contains('\0') {
-        return Err(ApiError::invalid(
-            "video_path_invalid",
+        return Err(Error::new(
+            ErrorCode::VideoPathInvalid,
             format!("{what} must be a file path"),
         ));
     }
     let path = Path::new(raw);
     if !path.is_absolute() {
-        return Err(ApiError::invalid(
-            "video_path_not_absolute",
+        return Err(Error::new(
+            ErrorCode::VideoPathNotAbsolute,
             format!("{what} must be an absolute path on the daemon's machine, got `{raw}`"),
         ));
     }
@@ -70,7 +71,10 @@ pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<Pa
         return Err(not_allowed(what, raw));
     }
     let canonical = std::fs::canonicalize(path).map_err(|_| {
-        ApiError::invalid("video_not_found", format!("{what} `{raw}` does not exist"))
+        Error::new(
+            ErrorCode::VideoNotFound,
+            format!("{what} `{raw}` does not exist"),
+        )
     })?;
     if !roots.is_empty()
         && !roots
@@ -80,8 +84,8 @@ pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<Pa
         return Err(not_allowed(what, raw));
     }
     if !canonical.is_file() {
-        return Err(ApiError::invalid(
-            "video_not_a_file",
+        return Err(Error::new(
+            ErrorCode::VideoNotAFile,
             format!("{what} `{raw}` is not a regular file"),
         ));
     }
@@ -90,11 +94,11 @@ pub fn check_path(raw: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<Pa
 
 /// Before a batch runs: a stored (canonical) video path must still be a regular file under
 /// the roots and still be itself, not a symlink swapped in since the prompt was created.
-pub fn recheck(stored: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<(), ApiError> {
+pub fn recheck(stored: &str, what: &str, allowed_roots: &[PathBuf]) -> Result<(), Error> {
     let canonical = check_path(stored, what, allowed_roots)?;
     if canonical != Path::new(stored) {
-        return Err(ApiError::invalid(
-            "video_path_changed",
+        return Err(Error::new(
+            ErrorCode::VideoPathChanged,
             format!(
                 "{what} `{stored}` now leads to `{}`: it was replaced after the prompt was created",
                 canonical.display()
@@ -132,7 +136,7 @@ fn run_ffprobe(
     path: &Path,
     count: bool,
     timeout: Duration,
-) -> Result<Stream, ApiError> {
+) -> Result<Stream, Error> {
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error"])
         // Only plain files, and only containers of one video (see FORMATS).
@@ -155,8 +159,8 @@ fn run_ffprobe(
     .process_group(0);
     crate::executor::forget_daemon_secrets(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
-        ApiError::unavailable(
-            "probe_unavailable",
+        Error::new(
+            ErrorCode::ProbeUnavailable,
             format!("cannot run `{ffprobe}` to read the video ({e}); install ffmpeg"),
         )
     })?;
@@ -200,8 +204,8 @@ fn run_ffprobe(
         stderr.join().unwrap_or_default(),
     );
     let Some(status) = status else {
-        return Err(ApiError::invalid(
-            "video_probe_timeout",
+        return Err(Error::new(
+            ErrorCode::VideoProbeTimeout,
             format!(
                 "reading `{}` took over {} s (probe_timeout_seconds)",
                 path.display(),
@@ -211,28 +215,27 @@ fn run_ffprobe(
     };
     if !status.success() {
         if String::from_utf8_lossy(&stderr).contains("whitelist") {
-            return Err(ApiError::invalid(
-                "video_format_not_allowed",
+            return Err(Error::new(ErrorCode::VideoFormatNotAllowed,
                 format!(
                     "`{}` is not a single video file (playlists, lists and image sequences are refused)",
                     path.display()
                 ),
             ));
         }
-        return Err(ApiError::invalid(
-            "video_unreadable",
+        return Err(Error::new(
+            ErrorCode::VideoUnreadable,
             format!("`{}` is not a readable video", path.display()),
         ));
     }
     let parsed: Output = serde_json::from_slice(&stdout).map_err(|_| {
-        ApiError::invalid(
-            "video_unreadable",
+        Error::new(
+            ErrorCode::VideoUnreadable,
             format!("`{}` is not a readable video", path.display()),
         )
     })?;
     parsed.streams.into_iter().next().ok_or_else(|| {
-        ApiError::invalid(
-            "video_unreadable",
+        Error::new(
+            ErrorCode::VideoUnreadable,
             format!("`{}` is not a readable video", path.display()),
         )
     })
@@ -240,10 +243,10 @@ fn run_ffprobe(
 
 /// Read frame count, fps and size of the first video stream (ffprobe is stopped after
 /// `timeout`).
-pub fn probe(ffprobe: &str, path: &Path, timeout: Duration) -> Result<VideoInfo, ApiError> {
+pub fn probe(ffprobe: &str, path: &Path, timeout: Duration) -> Result<VideoInfo, Error> {
     let unreadable = |why: &str| {
-        ApiError::invalid(
-            "video_unreadable",
+        Error::new(
+            ErrorCode::VideoUnreadable,
             format!("`{}` is not a readable video: {why}", path.display()),
         )
     };

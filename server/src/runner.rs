@@ -5,6 +5,7 @@ use crate::config::SlotConfig;
 use crate::executor::{BatchResult, Executor, JobOutcome, Progress};
 use crate::queue::{Claimed, Queue};
 use cosmosq_shared::api::ErrorBody;
+use cosmosq_shared::ErrorCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,7 @@ fn refused_inputs(queue: &Queue, claimed: &Claimed) -> Option<BatchResult> {
     }
     let mut result = BatchResult {
         error: Some(ErrorBody {
-            code: "input_refused".into(),
+            code: ErrorCode::InputRefused,
             message: format!(
                 "{} of the batch's jobs have a video that no longer passes the checks; the others went back to the queue",
                 refused.len()

@@ -3,6 +3,7 @@
 
 use crate::control::Control;
 use crate::cost::CostModel;
+use crate::error::ErrorCode;
 use crate::job::{JobConfig, JobConfigInput, JobKind};
 use crate::plan::{LearnedCaps, Limits, PlanJob, PlanMode};
 use crate::video::AspectBucket;
@@ -122,8 +123,17 @@ impl std::str::FromStr for JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 /// Files a finished job produced (absolute paths on the daemon's machine).

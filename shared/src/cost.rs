@@ -14,7 +14,7 @@
 //! batch durations.
 
 use crate::control::{Control, ControlSet};
-use crate::error::{ValidationCode, ValidationError};
+use crate::error::{ErrorCode, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -184,7 +184,7 @@ impl CostModel {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let bad = |what: &str, v: f64| {
             ValidationError::new(
-                ValidationCode::InvalidCostModel,
+                ErrorCode::InvalidCostModel,
                 format!("{what} must be a finite number of seconds >= 0, got {v}"),
             )
         };
@@ -209,7 +209,7 @@ impl CostModel {
         let e = self.batched_pass_efficiency;
         if !(e.is_finite() && e > 0.0 && e <= 1.0) {
             return Err(ValidationError::new(
-                ValidationCode::InvalidCostModel,
+                ErrorCode::InvalidCostModel,
                 format!("batched_pass_efficiency must be above 0 and at most 1, got {e}"),
             ));
         }
@@ -278,10 +278,7 @@ mod tests {
             batched_pass_efficiency: 0.0,
             ..CostModel::default()
         };
-        assert_eq!(
-            m.validate().unwrap_err().code,
-            ValidationCode::InvalidCostModel
-        );
+        assert_eq!(m.validate().unwrap_err().code, ErrorCode::InvalidCostModel);
         let mut m = CostModel::default();
         m.control_step_seconds.insert(Control::Seg, -1.0);
         assert!(m

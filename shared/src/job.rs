@@ -1,7 +1,7 @@
 //! Job kinds and run settings, with the Cosmos Transfer defaults and their validation.
 
 use crate::control::{Control, ControlSet};
-use crate::error::{ValidationCode, ValidationError};
+use crate::error::{ErrorCode, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -170,7 +170,7 @@ fn check_weight(control: &str, w: f64) -> Result<(), ValidationError> {
         Ok(())
     } else {
         Err(ValidationError::new(
-            ValidationCode::WeightOutOfRange,
+            ErrorCode::WeightOutOfRange,
             format!("weight of `{control}` must be a number from 0 to 1, got {w}"),
         ))
     }
@@ -207,7 +207,7 @@ impl JobConfig {
         let mut weights = BTreeMap::new();
         for (name, w) in input.weights {
             let control: Control = name.parse().map_err(|e: crate::control::UnknownControl| {
-                ValidationError::new(ValidationCode::UnknownControl, e.to_string())
+                ValidationError::new(ErrorCode::UnknownControl, e.to_string())
             })?;
             check_weight(&name, w)?;
             weights.insert(control, w);
@@ -233,25 +233,25 @@ impl JobConfig {
         }
         if kind == JobKind::Inference && self.signature().is_empty() {
             return Err(ValidationError::new(
-                ValidationCode::NoActiveControl,
+                ErrorCode::NoActiveControl,
                 "an inference job needs at least one control with a weight above 0",
             ));
         }
         if !limits::NUM_STEPS.contains(&self.num_steps) {
             return Err(ValidationError::new(
-                ValidationCode::NumStepsOutOfRange,
+                ErrorCode::NumStepsOutOfRange,
                 format!("num_steps must be from 1 to 1000, got {}", self.num_steps),
             ));
         }
         if !(self.guidance.is_finite() && limits::GUIDANCE.contains(&self.guidance)) {
             return Err(ValidationError::new(
-                ValidationCode::GuidanceOutOfRange,
+                ErrorCode::GuidanceOutOfRange,
                 format!("guidance must be from 0 to 20, got {}", self.guidance),
             ));
         }
         if self.seed > limits::SEED_MAX {
             return Err(ValidationError::new(
-                ValidationCode::SeedOutOfRange,
+                ErrorCode::SeedOutOfRange,
                 format!(
                     "seed must be from 0 to {} (2^53 - 1), got {}",
                     limits::SEED_MAX,
@@ -264,7 +264,7 @@ impl JobConfig {
             && limits::SIGMA_MAX.contains(&self.sigma_max))
         {
             return Err(ValidationError::new(
-                ValidationCode::SigmaMaxOutOfRange,
+                ErrorCode::SigmaMaxOutOfRange,
                 format!(
                     "sigma_max must be above 0 and at most 200, got {}",
                     self.sigma_max
@@ -273,7 +273,7 @@ impl JobConfig {
         }
         if !limits::FPS.contains(&self.fps) {
             return Err(ValidationError::new(
-                ValidationCode::FpsOutOfRange,
+                ErrorCode::FpsOutOfRange,
                 format!("fps must be from 1 to 120, got {}", self.fps),
             ));
         }
@@ -370,21 +370,21 @@ mod tests {
         let code = |i: JobConfigInput, k: JobKind| JobConfig::from_input(i, k).unwrap_err().code;
         assert_eq!(
             code(input(&[("sketch", 0.5)]), JobKind::Inference),
-            ValidationCode::UnknownControl
+            ErrorCode::UnknownControl
         );
         for w in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
             assert_eq!(
                 code(input(&[("edge", w)]), JobKind::Inference),
-                ValidationCode::WeightOutOfRange
+                ErrorCode::WeightOutOfRange
             );
         }
         assert_eq!(
             code(input(&[("edge", 0.0)]), JobKind::Inference),
-            ValidationCode::NoActiveControl
+            ErrorCode::NoActiveControl
         );
         assert_eq!(
             code(input(&[]), JobKind::Inference),
-            ValidationCode::NoActiveControl
+            ErrorCode::NoActiveControl
         );
         let with = |f: fn(&mut JobConfigInput)| {
             let mut i = input(&[("edge", 1.0)]);
@@ -393,30 +393,27 @@ mod tests {
         };
         assert_eq!(
             with(|i| i.num_steps = Some(0)),
-            ValidationCode::NumStepsOutOfRange
+            ErrorCode::NumStepsOutOfRange
         );
         assert_eq!(
             with(|i| i.num_steps = Some(1_000_000_000)),
-            ValidationCode::NumStepsOutOfRange
+            ErrorCode::NumStepsOutOfRange
         );
         assert_eq!(
             with(|i| i.guidance = Some(-1.0)),
-            ValidationCode::GuidanceOutOfRange
+            ErrorCode::GuidanceOutOfRange
         );
         assert_eq!(
             with(|i| i.guidance = Some(f64::NAN)),
-            ValidationCode::GuidanceOutOfRange
+            ErrorCode::GuidanceOutOfRange
         );
-        assert_eq!(
-            with(|i| i.seed = Some(1 << 60)),
-            ValidationCode::SeedOutOfRange
-        );
+        assert_eq!(with(|i| i.seed = Some(1 << 60)), ErrorCode::SeedOutOfRange);
         assert_eq!(
             with(|i| i.sigma_max = Some(0.0)),
-            ValidationCode::SigmaMaxOutOfRange
+            ErrorCode::SigmaMaxOutOfRange
         );
-        assert_eq!(with(|i| i.fps = Some(0)), ValidationCode::FpsOutOfRange);
-        assert_eq!(with(|i| i.fps = Some(121)), ValidationCode::FpsOutOfRange);
+        assert_eq!(with(|i| i.fps = Some(0)), ErrorCode::FpsOutOfRange);
+        assert_eq!(with(|i| i.fps = Some(121)), ErrorCode::FpsOutOfRange);
     }
 
     #[test]

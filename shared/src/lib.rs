@@ -12,7 +12,7 @@ pub mod video;
 
 pub use control::{Control, ControlSet};
 pub use cost::CostModel;
-pub use error::{ValidationCode, ValidationError};
+pub use error::{ErrorCode, ValidationError};
 pub use job::{JobConfig, JobConfigInput, JobKind, Strength};
 pub use plan::{batched_pass_supported, plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
 pub use video::AspectBucket;

@@ -1,6 +1,6 @@
 //! Video facts that matter for batching: length in chunks and the aspect bucket.
 
-use crate::error::{ValidationCode, ValidationError};
+use crate::error::{ErrorCode, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -103,13 +103,13 @@ impl fmt::Display for AspectBucket {
 pub fn validate_video(frames: u32, width: u32, height: u32) -> Result<(), ValidationError> {
     if frames == 0 || frames > MAX_FRAMES {
         return Err(ValidationError::new(
-            ValidationCode::FramesOutOfRange,
+            ErrorCode::FramesOutOfRange,
             format!("frames must be from 1 to {MAX_FRAMES}, got {frames}"),
         ));
     }
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(ValidationError::new(
-            ValidationCode::VideoSizeOutOfRange,
+            ErrorCode::VideoSizeOutOfRange,
             format!("video size must be from 1x1 to {MAX_SIDE}x{MAX_SIDE}, got {width}x{height}"),
         ));
     }
@@ -165,11 +165,11 @@ mod tests {
         assert!(validate_video(121, 1280, 720).is_ok());
         assert_eq!(
             validate_video(0, 1280, 720).unwrap_err().code,
-            ValidationCode::FramesOutOfRange
+            ErrorCode::FramesOutOfRange
         );
         assert_eq!(
             validate_video(10, 0, 720).unwrap_err().code,
-            ValidationCode::VideoSizeOutOfRange
+            ErrorCode::VideoSizeOutOfRange
         );
     }
 }

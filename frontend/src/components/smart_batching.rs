@@ -9,6 +9,7 @@ use crate::preview;
 use crate::store::use_store;
 use cosmosq_shared::api::{ExecuteReply, Job};
 use cosmosq_shared::plan::{Plan, PlannedBatch};
+use cosmosq_shared::ErrorCode;
 use leptos::prelude::*;
 use std::collections::HashMap;
 
@@ -190,7 +191,7 @@ pub fn SmartBatching() -> impl IntoView {
 async fn run(plan_id: &str) -> Result<Outcome, ApiError> {
     match api::execute(plan_id).await {
         Ok(reply) => Ok(Outcome::Started(reply)),
-        Err(e) if e.code == "stale_plan" => match e.fresh_plan.clone() {
+        Err(e) if e.code == Some(ErrorCode::StalePlan) => match e.fresh_plan.clone() {
             Some(daemon) => Ok(Outcome::Differs {
                 message: e.plain(),
                 daemon,

@@ -159,7 +159,7 @@ fn RunCard(job: Job, on_retry: impl Fn(String) + Copy + Send + Sync + 'static) -
                 </dl>
                 {job.error.clone().map(|e| view! {
                     <div class="error-box">
-                        <code class="error-code">{e.code}</code>
+                        <code class="error-code">{e.code.as_str()}</code>
                         <span>{e.message}</span>
                     </div>
                 })}

@@ -1,7 +1,8 @@
 //! `/api/v1/batches`.
 
 use super::{blocking, Body, Documented};
-use crate::error::{ApiResult, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::Result;
 use crate::queue::Queue;
 use actix_web::{get, post, web, HttpResponse};
 use cosmosq_shared::api::{Batch, CostModelView, ExecuteInput, ExecuteReply};
@@ -39,10 +40,7 @@ struct PreviewQuery {
     )
 )]
 #[get("/batches/preview")]
-async fn preview(
-    queue: web::Data<Queue>,
-    query: web::Query<PreviewQuery>,
-) -> ApiResult<HttpResponse> {
+async fn preview(queue: web::Data<Queue>, query: web::Query<PreviewQuery>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let plan = blocking(move || q.preview(query.mode, query.max_batch_size)).await?;
     Ok(HttpResponse::Ok().json(plan))
@@ -60,7 +58,7 @@ async fn preview(
     )
 )]
 #[post("/batches")]
-async fn execute(queue: web::Data<Queue>, body: Body<ExecuteInput>) -> ApiResult<HttpResponse> {
+async fn execute(queue: web::Data<Queue>, body: Body<ExecuteInput>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let reply = blocking(move || q.execute(&body.plan_id)).await?;
     Ok(HttpResponse::Accepted().json(reply))
@@ -85,7 +83,7 @@ async fn list(queue: web::Data<Queue>) -> HttpResponse {
     responses((status = 200, body = Batch), (status = 404, body = ErrorResponse))
 )]
 #[get("/batches/{id}")]
-async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(queue.batch(&id)?))
 }
 

@@ -21,11 +21,12 @@
 //! no `Authorization` across sites), so the `Host` and `Origin` checks are left to it: a
 //! reverse proxy may rename the host.
 
-use crate::error::ApiError;
+use crate::error::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
+use cosmosq_shared::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 
 /// What the browser defences need to know of the configuration.
@@ -72,7 +73,7 @@ impl BrowserPolicy {
     }
 
     /// Why this request is refused, if it is.
-    pub fn check(&self, req: &ServiceRequest) -> Result<(), ApiError> {
+    pub fn check(&self, req: &ServiceRequest) -> Result<(), Error> {
         let text = |name: header::HeaderName| {
             req.headers()
                 .get(name)
@@ -81,9 +82,7 @@ impl BrowserPolicy {
         let host = text(header::HOST);
         if !self.token {
             if let Some(host) = host.as_deref().filter(|h| !self.host_allowed(h)) {
-                return Err(ApiError::new(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "host_not_allowed",
+                return Err(Error::new(ErrorCode::HostNotAllowed,
                     format!(
                         "this daemon answers only to loopback host names (localhost, 127.0.0.1, [::1]) \
                          or its bind address, not `{host}`: a web page reached through DNS rebinding \
@@ -108,9 +107,8 @@ impl BrowserPolicy {
                 theirs.is_none() || theirs != own
             });
         if cross_site || foreign_origin {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_origin_request",
+            return Err(Error::new(
+                ErrorCode::CrossOriginRequest,
                 "requests that change state are taken only from the daemon's own web interface \
                  and from programs, not from other web pages",
             ));
@@ -120,9 +118,8 @@ impl BrowserPolicy {
             .iter()
             .any(|m| m == req.method().as_str());
         if routed && !is_json(text(header::CONTENT_TYPE).as_deref()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+            return Err(Error::new(
+                ErrorCode::UnsupportedMediaType,
                 "requests that change state must be sent as `Content-Type: application/json`, \
                  also without a body",
             ));
@@ -165,7 +162,9 @@ mod tests {
     }
 
     fn code(p: &BrowserPolicy, req: TestRequest) -> Option<String> {
-        p.check(&req.to_srv_request()).err().map(|e| e.code)
+        p.check(&req.to_srv_request())
+            .err()
+            .map(|e| e.code.as_str().to_string())
     }
 
     #[test]

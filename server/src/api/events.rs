@@ -1,10 +1,12 @@
 //! `/api/v1/events`: Server-Sent Events.
 
-use crate::error::{ApiError, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::Error;
 use crate::queue::Queue;
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpResponse};
 use cosmosq_shared::api::Event;
+use cosmosq_shared::ErrorCode;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::openapi::{RefOr, Schema};
@@ -91,12 +93,10 @@ fn frame(event: &Event) -> Bytes {
     )
 )]
 #[get("/events")]
-async fn stream(queue: web::Data<Queue>) -> Result<HttpResponse, ApiError> {
+async fn stream(queue: web::Data<Queue>) -> Result<HttpResponse, Error> {
     let max = queue.config().max_event_streams;
     let Some((slot, rx)) = queue.events().stream(max) else {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_event_streams",
+        return Err(Error::new(ErrorCode::TooManyEventStreams,
             format!("{max} event-stream clients are connected already (max_event_streams); close one or raise the limit"),
         ));
     };

@@ -1,8 +1,9 @@
 //! `/healthz` (always open) and `/metrics` (behind the token when one is configured).
 
-use crate::error::ErrorResponse;
+use crate::api::error::ErrorResponse;
 use crate::queue::Queue;
 use actix_web::{get, web, HttpResponse};
+use cosmosq_shared::ErrorCode;
 use serde::Serialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -34,7 +35,7 @@ struct Health {
 async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
     if queue.store_broken() {
         return HttpResponse::ServiceUnavailable().json(ErrorResponse {
-            code: "storage_failed".into(),
+            code: ErrorCode::StorageFailed,
             message: "the daemon's store failed a write; the daemon is stopping".into(),
             preview: None,
         });

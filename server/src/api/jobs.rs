@@ -1,7 +1,8 @@
 //! `/api/v1/jobs`.
 
 use super::{blocking, Body, Documented};
-use crate::error::{ApiResult, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::Result;
 use crate::queue::Queue;
 use actix_web::{get, post, web, HttpResponse};
 use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
@@ -30,7 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/jobs")]
-async fn create(queue: web::Data<Queue>, body: Body<JobInput>) -> ApiResult<HttpResponse> {
+async fn create(queue: web::Data<Queue>, body: Body<JobInput>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.add_job(body.into_inner())).await?;
     Ok(HttpResponse::Created().json(job))
@@ -66,7 +67,7 @@ async fn list(queue: web::Data<Queue>, query: web::Query<ListQuery>) -> HttpResp
     responses((status = 200, body = Job), (status = 404, body = ErrorResponse))
 )]
 #[get("/jobs/{id}")]
-async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(queue.job(&id)?))
 }
 
@@ -83,7 +84,7 @@ async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpR
     )
 )]
 #[post("/jobs/{id}/cancel")]
-async fn cancel(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn cancel(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.cancel_job(&id)).await?;
     Ok(HttpResponse::Ok().json(job))
@@ -107,7 +108,7 @@ async fn move_to(
     queue: web::Data<Queue>,
     id: web::Path<String>,
     body: Body<MoveInput>,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.move_job(&id, body.position)).await?;
     Ok(HttpResponse::Ok().json(job))
@@ -126,7 +127,7 @@ async fn move_to(
     )
 )]
 #[post("/jobs/{id}/retry")]
-async fn retry(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn retry(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let job = blocking(move || q.retry_job(&id)).await?;
     Ok(HttpResponse::Ok().json(job))

@@ -3,6 +3,7 @@
 
 mod batches;
 pub mod browser;
+pub mod error;
 mod events;
 mod health;
 mod jobs;
@@ -10,12 +11,14 @@ mod outputs;
 mod prompts;
 mod queue;
 
-use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::error::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
+use cosmosq_shared::ErrorCode;
+use error::ErrorResponse;
 use std::sync::OnceLock;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -213,7 +216,7 @@ pub fn allowed_methods(path: &str) -> Vec<String> {
 }
 
 /// Requests no route took: 405 with `Allow` when the path exists, else 404.
-pub async fn unrouted(req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn unrouted(req: HttpRequest) -> crate::error::Result<HttpResponse> {
     let allowed = allowed_methods(req.path());
     if allowed.is_empty() {
         return not_found(req).await;
@@ -222,7 +225,7 @@ pub async fn unrouted(req: HttpRequest) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::MethodNotAllowed()
         .insert_header((actix_web::http::header::ALLOW, allow.clone()))
         .json(ErrorResponse {
-            code: "method_not_allowed".into(),
+            code: ErrorCode::MethodNotAllowed,
             message: format!("{} takes {allow}, not {}", req.path(), req.method()),
             preview: None,
         }))
@@ -230,38 +233,39 @@ pub async fn unrouted(req: HttpRequest) -> ApiResult<HttpResponse> {
 
 /// Run a queue operation that may block (disk flush, ffprobe) off the async workers.
 pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> crate::error::Result<T> {
     web::block(f)
         .await
-        .map_err(|e| ApiError::internal(format!("worker pool failure: {e}")))?
+        .map_err(|e| Error::internal(format!("worker pool failure: {e}")))?
 }
 
 /// JSON bodies: size, syntax, types and unknown fields become stable 4xx codes.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let e = match &err {
         JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => Error::new(
+            ErrorCode::BodyTooLarge,
             format!("request bodies are limited to {limit} bytes"),
         ),
-        JsonPayloadError::ContentType => ApiError::new(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        JsonPayloadError::ContentType => Error::new(
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
         JsonPayloadError::Deserialize(de) => match de.classify() {
-            serde_json::error::Category::Data => ApiError::bad_request(
-                "invalid_body",
+            serde_json::error::Category::Data => Error::new(
+                ErrorCode::InvalidBody,
                 format!("the body does not fit the schema: {de}"),
             ),
-            _ => ApiError::bad_request(
-                "malformed_json",
+            _ => Error::new(
+                ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {de}"),
             ),
         },
-        other => ApiError::bad_request("malformed_json", format!("cannot read the body: {other}")),
+        other => Error::new(
+            ErrorCode::MalformedJson,
+            format!("cannot read the body: {other}"),
+        ),
     };
     e.into()
 }
@@ -297,17 +301,19 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
 }
 
 /// The typed body from parsed JSON: objects only, integral floats as integers.
-pub fn parse_body<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> ApiResult<T> {
+pub fn parse_body<T: serde::de::DeserializeOwned>(
+    mut value: serde_json::Value,
+) -> crate::error::Result<T> {
     if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
+        return Err(Error::new(
+            ErrorCode::InvalidBody,
             "the body does not fit the schema: expected a JSON object",
         ));
     }
     integral_floats_as_integers(&mut value);
     serde_json::from_value(value).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_body",
+        Error::new(
+            ErrorCode::InvalidBody,
             format!("the body does not fit the schema: {e}"),
         )
     })
@@ -333,18 +339,21 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) {
 }
 
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("bad query parameters: {err}")).into()
+    Error::new(
+        ErrorCode::InvalidQuery,
+        format!("bad query parameters: {err}"),
+    )
+    .into()
 }
 
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_path", format!("bad path: {err}")).into()
+    Error::new(ErrorCode::InvalidPath, format!("bad path: {err}")).into()
 }
 
 /// Unknown routes answer in the API's error shape.
-pub async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "route_not_found",
+pub async fn not_found(req: HttpRequest) -> crate::error::Result<HttpResponse> {
+    Err(Error::new(
+        ErrorCode::RouteNotFound,
         format!("no route for {} {}", req.method(), req.path()),
     ))
 }
@@ -433,9 +442,8 @@ pub async fn require_token(
         if guarded(req.path()) {
             let ok = presented_token(&req).is_some_and(|t| same(t.as_bytes(), expected.as_bytes()));
             if !ok {
-                let e = ApiError::new(
-                    actix_web::http::StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                let e = Error::new(
+                    ErrorCode::Unauthorized,
                     "this daemon requires `Authorization: Bearer <token>`",
                 );
                 return Ok(req.error_response(e).map_into_boxed_body());
@@ -489,7 +497,7 @@ mod tests {
         ] {
             let e = super::parse_body::<QueueSettingsPatch>(body.clone()).unwrap_err();
             assert_eq!(
-                (e.status.as_u16(), e.code.as_str()),
+                (e.code.http_status(), e.code.as_str()),
                 (400, "invalid_body"),
                 "{body}"
             );

@@ -1,18 +1,19 @@
 //! `/api/v1/jobs/{id}/output`: a finished job's output video, streamed to the browser's player.
 
-use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::{Error, Result};
 use crate::queue::Queue;
 use actix_files::NamedFile;
-use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use cosmosq_shared::ErrorCode;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(super::Documented(output));
 }
 
-fn output_not_found(message: String) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "output_not_found", message)
+fn output_not_found(message: String) -> Error {
+    Error::new(ErrorCode::OutputNotFound, message)
 }
 
 /// A job's output video (the file recorded in its `outputs.video`), with Range requests so a
@@ -32,7 +33,7 @@ async fn output(
     queue: web::Data<Queue>,
     id: web::Path<String>,
     req: HttpRequest,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let job = queue.job(&id)?;
     let path = job
         .outputs

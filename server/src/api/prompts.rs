@@ -1,7 +1,8 @@
 //! `/api/v1/prompts`.
 
 use super::{blocking, Body, Documented};
-use crate::error::{ApiResult, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::Result;
 use crate::queue::Queue;
 use actix_web::{delete, get, post, web, HttpResponse};
 use cosmosq_shared::api::{Prompt, PromptInput};
@@ -25,7 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/prompts")]
-async fn create(queue: web::Data<Queue>, body: Body<PromptInput>) -> ApiResult<HttpResponse> {
+async fn create(queue: web::Data<Queue>, body: Body<PromptInput>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     let prompt = blocking(move || q.add_prompt(body.into_inner())).await?;
     Ok(HttpResponse::Created().json(prompt))
@@ -50,7 +51,7 @@ async fn list(queue: web::Data<Queue>) -> HttpResponse {
     responses((status = 200, body = Prompt), (status = 404, body = ErrorResponse))
 )]
 #[get("/prompts/{id}")]
-async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(queue.prompt(&id)?))
 }
 
@@ -66,7 +67,7 @@ async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpR
     )
 )]
 #[delete("/prompts/{id}")]
-async fn remove(queue: web::Data<Queue>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn remove(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     blocking(move || q.delete_prompt(&id)).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,11 +1,13 @@
 //! `/api/v1/queue`.
 
 use super::{blocking, Body, Documented};
-use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::api::error::ErrorResponse;
+use crate::error::{Error, Result};
 use crate::queue::Queue;
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use cosmosq_shared::api::{QueueSettingsPatch, QueueView};
+use cosmosq_shared::ErrorCode;
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -55,12 +57,12 @@ async fn show(
     queue: web::Data<Queue>,
     query: web::Query<ShowQuery>,
     req: HttpRequest,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse> {
     let ShowQuery { offset, limit } = query.into_inner();
     // As documented (an int32 from 0): a bigger number is refused, not silently accepted.
     if offset.max(limit).is_some_and(|n| n > i32::MAX as u32) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(Error::new(
+            ErrorCode::InvalidQuery,
             "offset and limit must be whole numbers from 0 to 2147483647",
         ));
     }
@@ -94,7 +96,7 @@ async fn show(
     responses((status = 200, body = QueueView))
 )]
 #[post("/queue/pause")]
-async fn pause(queue: web::Data<Queue>) -> ApiResult<HttpResponse> {
+async fn pause(queue: web::Data<Queue>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     Ok(HttpResponse::Ok().json(blocking(move || q.pause("paused by a user")).await?))
 }
@@ -106,7 +108,7 @@ async fn pause(queue: web::Data<Queue>) -> ApiResult<HttpResponse> {
     responses((status = 200, body = QueueView))
 )]
 #[post("/queue/resume")]
-async fn resume(queue: web::Data<Queue>) -> ApiResult<HttpResponse> {
+async fn resume(queue: web::Data<Queue>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     Ok(HttpResponse::Ok().json(blocking(move || q.resume()).await?))
 }
@@ -123,10 +125,7 @@ async fn resume(queue: web::Data<Queue>) -> ApiResult<HttpResponse> {
     )
 )]
 #[patch("/queue/settings")]
-async fn settings(
-    queue: web::Data<Queue>,
-    body: Body<QueueSettingsPatch>,
-) -> ApiResult<HttpResponse> {
+async fn settings(queue: web::Data<Queue>, body: Body<QueueSettingsPatch>) -> Result<HttpResponse> {
     let q = queue.into_inner();
     Ok(HttpResponse::Ok().json(blocking(move || q.update_settings(body.into_inner())).await?))
 }

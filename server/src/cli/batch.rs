@@ -8,6 +8,7 @@ use super::{CliError, Remote};
 use clap::{Args, Subcommand};
 use cosmosq_shared::api::{Batch, BatchStatus, Event, ExecuteInput, ExecuteReply};
 use cosmosq_shared::plan::{Plan, MAX_BATCH_SIZE_LIMIT};
+use cosmosq_shared::ErrorCode;
 use cosmosq_shared::PlanMode;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
@@ -100,7 +101,7 @@ impl PlanOptions {
 /// The 409 answer to executing a plan that no longer matches the queue.
 #[derive(Deserialize)]
 struct StalePlan {
-    code: String,
+    code: ErrorCode,
     preview: Plan,
 }
 
@@ -111,7 +112,7 @@ pub fn stale_preview(status: u16, body: &str) -> Option<Plan> {
     }
     serde_json::from_str::<StalePlan>(body)
         .ok()
-        .filter(|s| s.code == "stale_plan")
+        .filter(|s| s.code == ErrorCode::StalePlan)
         .map(|s| s.preview)
 }
 
@@ -687,7 +688,7 @@ mod tests {
 
         let mut failed = batch("bt_2", BatchStatus::Failed);
         failed.error = Some(ErrorBody {
-            code: "executor_failed".into(),
+            code: ErrorCode::ExecutorFailed,
             message: "exit status 1".into(),
         });
         assert_eq!(

@@ -2,7 +2,7 @@
 //! output helpers the client subcommands share.
 
 use super::{CliError, Remote};
-use cosmosq_shared::api::{ErrorBody, Event};
+use cosmosq_shared::api::Event;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{self, BufRead, BufReader};
@@ -243,7 +243,13 @@ fn transport_error(base: &str, e: ureq::Error) -> CliError {
 /// Turn a non-2xx reply into the error to show: 4xx = bad input (exit 2) as `code: message`;
 /// anything else = the daemon is unavailable or failing (exit 3).
 pub fn status_error(base: &str, reply: &Reply, has_token: bool) -> CliError {
-    let detail = match serde_json::from_str::<ErrorBody>(&reply.body) {
+    // The code as sent: a newer daemon's code shows as it is, not as "unrecognized".
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        code: String,
+        message: String,
+    }
+    let detail = match serde_json::from_str::<Sent>(&reply.body) {
         Ok(e) => format!("{}: {}", e.code, e.message),
         Err(_) => {
             let text = reply.body.trim();
@@ -499,6 +505,7 @@ pub fn pretty_json(value: &impl Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cosmosq_shared::api::ErrorBody;
     use std::io::{Cursor, Read, Write};
     use std::net::TcpListener;
 
@@ -644,7 +651,7 @@ mod tests {
     #[test]
     fn requests_carry_the_token_and_error_bodies_are_decoded() {
         let (base, server) = fake_daemon(vec![
-            http("200 OK", r#"{"code":"a","message":"b"}"#),
+            http("200 OK", r#"{"code":"queue_full","message":"b"}"#),
             http(
                 "409 Conflict",
                 r#"{"code":"stale_plan","message":"queue changed"}"#,
@@ -657,7 +664,7 @@ mod tests {
         let ok: ErrorBody = client
             .get_query("/api/v1/jobs", &[("status", "queued".into())])
             .unwrap();
-        assert_eq!(ok.code, "a");
+        assert_eq!(ok.code, cosmosq_shared::ErrorCode::QueueFull);
         let e = client
             .post::<serde_json::Value>("/api/v1/batches", &serde_json::json!({"plan_id": "pl_1"}))
             .unwrap_err();

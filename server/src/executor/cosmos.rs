@@ -7,16 +7,14 @@ use super::{BatchResult, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
+use cosmosq_shared::ErrorCode;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn error(code: &str, message: impl Into<String>) -> ErrorBody {
-    ErrorBody {
-        code: code.into(),
-        message: message.into(),
-    }
+fn error(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, message)
 }
 
 /// One argv token as a POSIX shell word: as it is when it holds only characters no shell
@@ -126,7 +124,7 @@ fn launch_settings(
 pub fn io_failure(e: std::io::Error) -> BatchResult {
     BatchResult {
         error: Some(error(
-            "executor_io",
+            ErrorCode::ExecutorIo,
             format!("cannot write the batch files: {e}"),
         )),
         ..BatchResult::default()
@@ -163,32 +161,32 @@ pub fn outcomes(
     let missing_reason = || {
         if ended.blocked {
             error(
-                "blocked_by_safety_filter",
+                ErrorCode::BlockedBySafetyFilter,
                 "the program's safety filter blocked this job: no output was written",
             )
         } else {
             error(
-                "no_output",
+                ErrorCode::NoOutput,
                 "the program finished without writing this job's output (the safety filter may have blocked it; see the log)",
             )
         }
     };
     let death = || {
         if let Some(e) = &ended.spawn_error {
-            error("executor_unavailable", e.clone())
+            error(ErrorCode::ExecutorUnavailable, e.clone())
         } else if ended.timed_out {
             error(
-                "timeout",
+                ErrorCode::Timeout,
                 "the batch ran past its time limit and was stopped",
             )
         } else if ended.blocked {
             error(
-                "blocked_by_safety_filter",
+                ErrorCode::BlockedBySafetyFilter,
                 "the safety filter blocked this job's whole group and the program died",
             )
         } else {
             error(
-                "process_died",
+                ErrorCode::ProcessDied,
                 format!(
                     "the program exited with {:?} before writing this job's output",
                     ended.code
@@ -203,7 +201,7 @@ pub fn outcomes(
             let outcome = match &verified[i] {
                 Some(outputs) => Some(JobOutcome::Succeeded(outputs.clone())),
                 None if ambiguous.get(i).copied().unwrap_or(false) => Some(JobOutcome::Failed(error(
-                    "output_unverified",
+                    ErrorCode::OutputUnverified,
                     "another job of its group was dropped and outputs were re-indexed; this job's output cannot be told apart from an identical prompt's: retry it",
                 ))),
                 None if ended.canceled => Some(JobOutcome::Requeue),
@@ -230,7 +228,7 @@ pub fn outcomes(
     if !ended.succeeded() && !ended.canceled {
         result.error = Some(if ended.out_of_memory {
             error(
-                "out_of_memory",
+                ErrorCode::OutOfMemory,
                 "CUDA ran out of memory; the batch is split and retried smaller",
             )
         } else {

@@ -15,7 +15,7 @@ mod transfer25;
 use crate::config::{Config, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs};
-use cosmosq_shared::{Control, JobKind};
+use cosmosq_shared::{Control, ErrorCode, JobKind};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -105,10 +105,10 @@ pub fn supports(
     profile: &str,
     kind: JobKind,
     config: &cosmosq_shared::JobConfig,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), (ErrorCode, String)> {
     let refuse_kind = || {
         Err((
-            "kind_unsupported_by_executor",
+            ErrorCode::KindUnsupportedByExecutor,
             format!("the {profile} executor does not run {kind} jobs"),
         ))
     };
@@ -126,13 +126,13 @@ pub fn supports(
         .find(|c| !transfer25::CONTROLS.contains(c))
     {
         return Err((
-            "control_unsupported_by_executor",
+            ErrorCode::ControlUnsupportedByExecutor,
             format!("cosmos-transfer2.5 has no {c} control (it has depth, edge, seg and vis)"),
         ));
     }
     if config.guidance > transfer25::MAX_GUIDANCE || config.guidance.fract() != 0.0 {
         return Err((
-            "guidance_unsupported_by_executor",
+            ErrorCode::GuidanceUnsupportedByExecutor,
             format!(
                 "cosmos-transfer2.5 takes a whole-number guidance from 0 to {}, got {}",
                 transfer25::MAX_GUIDANCE,

@@ -10,6 +10,7 @@
 use super::{effective_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
+use cosmosq_shared::ErrorCode;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -97,7 +98,7 @@ impl Executor for Simulated {
                 Ok(f) => Log(f),
                 Err(e) => {
                     result.error = Some(ErrorBody {
-                        code: "executor_io".into(),
+                        code: ErrorCode::ExecutorIo,
                         message: format!("cannot write {}: {e}", log_path.display()),
                     });
                     return result;
@@ -166,14 +167,14 @@ impl Executor for Simulated {
                 }
                 let outcome = if prompt.text.contains(FAIL_MARKER) {
                     JobOutcome::Failed(ErrorBody {
-                        code: "simulated_failure".into(),
+                        code: ErrorCode::SimulatedFailure,
                         message: format!("the prompt asks the simulator to fail ({FAIL_MARKER})"),
                     })
                 } else {
                     match write_outputs(dir, claimed, i) {
                         Ok(outputs) => JobOutcome::Succeeded(outputs),
                         Err(e) => JobOutcome::Failed(ErrorBody {
-                            code: "output_write_failed".into(),
+                            code: ErrorCode::OutputWriteFailed,
                             message: format!("cannot write the outputs: {e}"),
                         }),
                     }

@@ -3,7 +3,7 @@
 use super::{
     Live, Queue, State, LOG_TAIL, LOG_TAIL_BYTES, LOG_TAIL_LINE_BYTES, REMEMBERED_PREVIEWS,
 };
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::executor::{BatchResult, JobOutcome};
 use crate::ids;
 use crate::store::{BatchRecord, JobRecord};
@@ -13,6 +13,7 @@ use cosmosq_shared::api::{
 };
 use cosmosq_shared::plan::{plan, Limits, Plan, PlanJob, PlanMode, PlannedBatch};
 use cosmosq_shared::refit::{mean_error, refit, Sample};
+use cosmosq_shared::ErrorCode;
 use cosmosq_shared::{CostModel, JobKind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -93,7 +94,7 @@ impl State {
 }
 
 impl Free {
-    fn plan(&self, mode: PlanMode, limits: Limits) -> Result<Plan, ApiError> {
+    fn plan(&self, mode: PlanMode, limits: Limits) -> Result<Plan, Error> {
         let jobs: Vec<PlanJob> = self.jobs.iter().map(|j| PlanJob::clone(j)).collect();
         Ok(plan(&jobs, mode, limits, &self.cost)?)
     }
@@ -105,7 +106,7 @@ impl Free {
         &self,
         plan_id: &str,
         remembered: Option<(PlanMode, Limits)>,
-    ) -> Result<Result<Plan, Plan>, ApiError> {
+    ) -> Result<Result<Plan, Plan>, Error> {
         let mode = self.settings.mode();
         let other = match mode {
             PlanMode::Strict => PlanMode::Mixed,
@@ -126,7 +127,7 @@ impl Free {
     }
 
     /// The next batch to run when nothing is pending: the batch of the first free job.
-    fn next_automatic(&self) -> Result<Option<(PlannedBatch, PlanMode)>, ApiError> {
+    fn next_automatic(&self) -> Result<Option<(PlannedBatch, PlanMode)>, Error> {
         if self.paused {
             return Ok(None);
         }
@@ -165,7 +166,7 @@ impl Queue {
         &self,
         mode: Option<PlanMode>,
         max_batch_size: Option<u32>,
-    ) -> Result<Plan, ApiError> {
+    ) -> Result<Plan, Error> {
         let free = self.lock().free();
         let mode = mode.unwrap_or(free.settings.mode());
         let limits = Limits {
@@ -197,7 +198,7 @@ impl Queue {
     /// run even while the queue is paused). A plan the queue no longer gives is refused with
     /// the fresh preview. The plans are made outside the lock, and again inside it only when
     /// the queue changed meanwhile.
-    pub fn execute(&self, plan_id: &str) -> Result<ExecuteReply, ApiError> {
+    pub fn execute(&self, plan_id: &str) -> Result<ExecuteReply, Error> {
         let profile = self.config.executor.profile.clone();
         let (free, remembered) = {
             let state = self.lock();
@@ -212,10 +213,10 @@ impl Queue {
                     .free()
                     .find(plan_id, Self::remembered(state, plan_id))?
             };
-            let plan = found.map_err(ApiError::stale_plan)?;
+            let plan = found.map_err(Error::stale_plan)?;
             if plan.batches.is_empty() {
-                return Err(ApiError::conflict(
-                    "nothing_to_run",
+                return Err(Error::new(
+                    ErrorCode::NothingToRun,
                     "the plan has no batches: no free queued inference jobs",
                 ));
             }
@@ -254,7 +255,7 @@ impl Queue {
         records.into_iter().map(|r| state.batch_view(r)).collect()
     }
 
-    pub fn batch(&self, id: &str) -> Result<Batch, ApiError> {
+    pub fn batch(&self, id: &str) -> Result<Batch, Error> {
         let state = self.lock();
         Ok(state.batch_view(state.batch(id)?))
     }
@@ -262,7 +263,7 @@ impl Queue {
     /// Take the next batch to run, if any and if a slot is free: the oldest pending batch of
     /// an executed plan, else (unless paused) the batch of the first free queued job. Its jobs
     /// become `running` (attempts + 1) in the same transaction.
-    pub fn claim_next(&self, slot: &str) -> Result<Option<Claimed>, ApiError> {
+    pub fn claim_next(&self, slot: &str) -> Result<Option<Claimed>, Error> {
         // The automatic batch is planned outside the lock (again inside only when the queue
         // changed meanwhile).
         let automatic = {
@@ -320,7 +321,7 @@ impl Queue {
                         .prompts
                         .get(&record.job.prompt_id)
                         .cloned()
-                        .ok_or_else(|| ApiError::internal(format!("job {id} has no prompt")))?;
+                        .ok_or_else(|| Error::internal(format!("job {id} has no prompt")))?;
                     jobs.push((record.job.clone(), prompt));
                     change.jobs.push(record);
                 }
@@ -622,7 +623,7 @@ impl Queue {
                 job.job.status = JobStatus::Failed;
                 job.job.finished_at = Some(now.to_string());
                 job.job.error = Some(ErrorBody {
-                    code: "out_of_memory".into(),
+                    code: ErrorCode::OutOfMemory,
                     message: format!(
                         "CUDA ran out of memory even with this job alone (controls: {})",
                         record
@@ -694,7 +695,7 @@ impl Queue {
 /// Failure recorded on jobs a recovery found running too often.
 pub(super) fn attempts_exhausted(attempts: u32) -> ErrorBody {
     ErrorBody {
-        code: "attempts_exhausted".into(),
+        code: ErrorCode::AttemptsExhausted,
         message: format!(
             "the daemon stopped while this job ran, {attempts} times; not retrying it (queue.max_attempts)"
         ),

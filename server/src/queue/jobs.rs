@@ -1,23 +1,24 @@
 //! Prompts and jobs: add, list, move, cancel, retry, delete.
 
 use super::{Queue, State, ORDER_GAP};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids;
 use crate::probe;
 use crate::store::{Change, JobRecord};
 use cosmosq_shared::api::{
     BatchStatus, ErrorBody, Job, JobInput, JobOutputs, JobStatus, Prompt, PromptInput,
 };
+use cosmosq_shared::ErrorCode;
 use cosmosq_shared::{Control, JobConfig};
 use std::collections::BTreeMap;
 
 const MAX_TEXT: usize = 10_000;
 const MAX_NAME: usize = 200;
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), Error> {
     if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            "text_too_long",
+        return Err(Error::new(
+            ErrorCode::TextTooLong,
             format!("{field} must be at most {max} characters"),
         ));
     }
@@ -25,8 +26,8 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        return Err(ApiError::invalid(
-            "text_has_control_characters",
+        return Err(Error::new(
+            ErrorCode::TextHasControlCharacters,
             format!("{field} must not contain control characters"),
         ));
     }
@@ -54,10 +55,13 @@ fn default_name(text: &str) -> String {
 
 impl Queue {
     /// Check the input, probe the video (outside the lock: it runs ffprobe), store the prompt.
-    pub fn add_prompt(&self, input: PromptInput) -> Result<Prompt, ApiError> {
+    pub fn add_prompt(&self, input: PromptInput) -> Result<Prompt, Error> {
         let text = input.text.trim().to_string();
         if text.is_empty() {
-            return Err(ApiError::invalid("text_required", "text must not be empty"));
+            return Err(Error::new(
+                ErrorCode::TextRequired,
+                "text must not be empty",
+            ));
         }
         check_text("text", &text, MAX_TEXT)?;
         let name = match input.name.as_deref().map(str::trim) {
@@ -75,7 +79,7 @@ impl Queue {
             let control: Control =
                 key.parse()
                     .map_err(|e: cosmosq_shared::control::UnknownControl| {
-                        ApiError::invalid("unknown_control", e.to_string())
+                        Error::new(ErrorCode::UnknownControl, e.to_string())
                     })?;
             let path = probe::check_path(path, &format!("control_videos.{key}"), roots)?;
             control_videos.insert(control, path.display().to_string());
@@ -110,27 +114,27 @@ impl Queue {
         prompts
     }
 
-    pub fn prompt(&self, id: &str) -> Result<Prompt, ApiError> {
+    pub fn prompt(&self, id: &str) -> Result<Prompt, Error> {
         self.lock()
             .prompts
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::not_found("prompt", id))
+            .ok_or_else(|| Error::not_found(ErrorCode::PromptNotFound, "prompt", id))
     }
 
     /// Delete a prompt no queued or running job needs (finished jobs keep their history).
-    pub fn delete_prompt(&self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_prompt(&self, id: &str) -> Result<(), Error> {
         self.mutate(|state, change| {
             if !state.prompts.contains_key(id) {
-                return Err(ApiError::not_found("prompt", id));
+                return Err(Error::not_found(ErrorCode::PromptNotFound, "prompt", id));
             }
             let busy = state
                 .jobs
                 .values()
                 .any(|r| r.job.prompt_id == id && !r.job.status.is_terminal());
             if busy {
-                return Err(ApiError::conflict(
-                    "prompt_in_use",
+                return Err(Error::new(
+                    ErrorCode::PromptInUse,
                     "queued or running jobs use this prompt; cancel them first",
                 ));
             }
@@ -140,27 +144,25 @@ impl Queue {
     }
 
     /// Add one job at the bottom of the queue.
-    pub fn add_job(&self, input: JobInput) -> Result<Job, ApiError> {
+    pub fn add_job(&self, input: JobInput) -> Result<Job, Error> {
         let kind = input.kind.unwrap_or_default();
         let profile = &self.config.executor.profile;
         let config =
             JobConfig::from_input_with(input.config, kind, &JobConfig::defaults_for(profile))?;
         crate::executor::supports(profile, kind, &config)
-            .map_err(|(code, message)| ApiError::invalid(code, message))?;
+            .map_err(|(code, message)| Error::new(code, message))?;
         // The reply's view is taken right after the change applies: the new job is then the
         // last one, so its position needs no count of the whole queue.
         let mut added = None;
         self.mutate_then(|state, change| {
             let prompt = state.prompts.get(&input.prompt_id).ok_or_else(|| {
-                ApiError::invalid(
-                    "prompt_not_found",
+                Error::new(ErrorCode::UnknownPromptId,
                     format!("no prompt with id `{}`", input.prompt_id),
                 )
             })?;
             for control in config.signature().iter() {
                 if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
-                    return Err(ApiError::invalid(
-                        "control_video_required",
+                    return Err(Error::new(ErrorCode::ControlVideoRequired,
                         format!(
                             "{control} cannot be generated from the video: add a {control} control video to the prompt"
                         ),
@@ -168,8 +170,7 @@ impl Queue {
                 }
             }
             if state.counts.queued as usize >= self.config.queue.max_queued_jobs {
-                return Err(ApiError::conflict(
-                    "queue_full",
+                return Err(Error::new(ErrorCode::QueueFull,
                     format!(
                         "the queue already holds {} jobs (queue.max_queued_jobs)",
                         self.config.queue.max_queued_jobs
@@ -202,7 +203,7 @@ impl Queue {
         Ok(added.expect("a committed add records its view"))
     }
 
-    pub fn job(&self, id: &str) -> Result<Job, ApiError> {
+    pub fn job(&self, id: &str) -> Result<Job, Error> {
         let state = self.lock();
         Ok(state.job_view(state.job(id)?))
     }
@@ -231,24 +232,22 @@ impl Queue {
     }
 
     /// Move a queued job to a 1-based position (past the end = bottom).
-    pub fn move_job(&self, id: &str, position: u32) -> Result<Job, ApiError> {
+    pub fn move_job(&self, id: &str, position: u32) -> Result<Job, Error> {
         if position == 0 {
-            return Err(ApiError::invalid(
-                "position_out_of_range",
+            return Err(Error::new(
+                ErrorCode::PositionOutOfRange,
                 "position is 1-based: 1 is the top",
             ));
         }
         self.mutate(|state, change| {
             let record = state.job(id)?;
             if record.job.status != JobStatus::Queued {
-                return Err(ApiError::conflict(
-                    "job_not_queued",
+                return Err(Error::new(ErrorCode::JobNotQueued,
                     format!("only queued jobs can move; this one is {}", record.job.status),
                 ));
             }
             if let Some(batch) = &record.job.batch_id {
-                return Err(ApiError::conflict(
-                    "job_in_pending_batch",
+                return Err(Error::new(ErrorCode::JobInPendingBatch,
                     format!("the job waits in batch {batch} of an executed plan; cancel it to take it out"),
                 ));
             }
@@ -289,12 +288,12 @@ impl Queue {
 
     /// Cancel a queued job, or a running one (its batch stops; the batch's other jobs go back
     /// to their places when it has stopped).
-    pub fn cancel_job(&self, id: &str) -> Result<Job, ApiError> {
+    pub fn cancel_job(&self, id: &str) -> Result<Job, Error> {
         let stop = self.mutate(|state, change| {
             let record = state.job(id)?;
             if record.job.status.is_terminal() {
-                return Err(ApiError::conflict(
-                    "job_finished",
+                return Err(Error::new(
+                    ErrorCode::JobFinished,
                     format!("the job already {}", record.job.status),
                 ));
             }
@@ -302,7 +301,7 @@ impl Queue {
             canceled.job.status = cosmosq_shared::api::JobStatus::Canceled;
             canceled.job.finished_at = Some(ids::now());
             canceled.job.error = Some(ErrorBody {
-                code: "canceled".into(),
+                code: ErrorCode::Canceled,
                 message: "canceled by a user".into(),
             });
             let mut stop = None;
@@ -335,12 +334,12 @@ impl Queue {
     }
 
     /// Put a failed or canceled job back at the bottom of the queue, with a fresh attempt count.
-    pub fn retry_job(&self, id: &str) -> Result<Job, ApiError> {
+    pub fn retry_job(&self, id: &str) -> Result<Job, Error> {
         self.mutate(|state, change| {
             let record = state.job(id)?;
             if !matches!(record.job.status, JobStatus::Failed | JobStatus::Canceled) {
-                return Err(ApiError::conflict(
-                    "job_not_retryable",
+                return Err(Error::new(
+                    ErrorCode::JobNotRetryable,
                     format!(
                         "only failed or canceled jobs can be retried; this one is {}",
                         record.job.status
@@ -348,8 +347,8 @@ impl Queue {
                 ));
             }
             if !state.prompts.contains_key(&record.job.prompt_id) {
-                return Err(ApiError::conflict(
-                    "prompt_deleted",
+                return Err(Error::new(
+                    ErrorCode::PromptDeleted,
                     "the job's prompt was deleted",
                 ));
             }
@@ -359,7 +358,7 @@ impl Queue {
                 record.job.kind,
                 &record.job.config,
             )
-            .map_err(|(code, message)| ApiError::invalid(code, message))?;
+            .map_err(|(code, message)| Error::new(code, message))?;
             let mut meta = state.meta().clone();
             let order = state.free_order_key(meta.next_order, change);
             meta.next_order = order + ORDER_GAP;

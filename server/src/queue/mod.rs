@@ -27,7 +27,7 @@ mod jobs;
 mod recovery;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::store::{BatchRecord, Change, JobRecord, Meta, Store, StoreError};
@@ -36,6 +36,7 @@ use cosmosq_shared::api::{
 };
 use cosmosq_shared::plan::{Limits, PlanJob, PlanMode};
 use cosmosq_shared::CostModel;
+use cosmosq_shared::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -105,16 +106,16 @@ impl State {
         }
     }
 
-    fn job(&self, id: &str) -> Result<&JobRecord, ApiError> {
+    fn job(&self, id: &str) -> Result<&JobRecord, Error> {
         self.jobs
             .get(id)
-            .ok_or_else(|| ApiError::not_found("job", id))
+            .ok_or_else(|| Error::not_found(ErrorCode::JobNotFound, "job", id))
     }
 
-    fn batch(&self, id: &str) -> Result<&BatchRecord, ApiError> {
+    fn batch(&self, id: &str) -> Result<&BatchRecord, Error> {
         self.batches
             .get(id)
-            .ok_or_else(|| ApiError::not_found("batch", id))
+            .ok_or_else(|| Error::not_found(ErrorCode::BatchNotFound, "batch", id))
     }
 
     /// 1-based place of a queued job.
@@ -230,9 +231,9 @@ impl State {
     }
 }
 
-fn storage_unavailable() -> ApiError {
-    ApiError::unavailable(
-        "storage_failed",
+fn storage_unavailable() -> Error {
+    Error::new(
+        ErrorCode::StorageFailed,
         "the daemon's store failed a write; the daemon is stopping and nothing more is accepted",
     )
 }
@@ -351,17 +352,17 @@ impl Queue {
     /// Compute a change from the current state, make it durable, apply it, publish events.
     fn mutate<T>(
         &self,
-        f: impl FnOnce(&State, &mut Change) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&State, &mut Change) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.mutate_then(f, |_, _| {})
     }
 
     /// [`Queue::mutate`], then `after` on the new state before the lock is released.
     fn mutate_then<T>(
         &self,
-        f: impl FnOnce(&State, &mut Change) -> Result<T, ApiError>,
+        f: impl FnOnce(&State, &mut Change) -> Result<T, Error>,
         after: impl FnOnce(&mut State, &T),
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         let mut state = self.lock();
         if self.store_broken() {
             return Err(storage_unavailable());
@@ -401,7 +402,7 @@ impl Queue {
     /// Return once every change up to `version` is on disk. The first caller to find no
     /// flush running flushes everything written so far; callers arriving meanwhile wait for
     /// it and, when it did not cover them, one of them flushes next (group commit).
-    fn flush_through(&self, version: u64) -> Result<(), ApiError> {
+    fn flush_through(&self, version: u64) -> Result<(), Error> {
         let mut f = self.lock_flushing();
         loop {
             if f.flushed >= version {
@@ -436,7 +437,7 @@ impl Queue {
     }
 
     /// The store failed: refuse every later change, and react (the daemon exits).
-    fn storage_failed(&self, e: StoreError) -> ApiError {
+    fn storage_failed(&self, e: StoreError) -> Error {
         self.store_broken.store(true, Ordering::SeqCst);
         self.flushed.notify_all();
         (self.on_storage_failure)(&e);
@@ -456,7 +457,7 @@ impl Queue {
 
     /// Wait until every change applied so far is on disk (blocking: run it off the async
     /// workers). Reads call this first, so they show only durable state.
-    pub fn settle(&self) -> Result<(), ApiError> {
+    pub fn settle(&self) -> Result<(), Error> {
         let version = self.written.load(Ordering::SeqCst);
         self.flush_through(version)?;
         self.publish_flushed();
@@ -595,7 +596,7 @@ impl Queue {
     }
 
     /// Pause: the running batch finishes, nothing new starts (except batches of an executed plan).
-    pub fn pause(&self, reason: &str) -> Result<QueueView, ApiError> {
+    pub fn pause(&self, reason: &str) -> Result<QueueView, Error> {
         self.mutate(|state, change| {
             let mut meta = state.meta().clone();
             if !meta.paused {
@@ -608,7 +609,7 @@ impl Queue {
         Ok(self.view())
     }
 
-    pub fn resume(&self) -> Result<QueueView, ApiError> {
+    pub fn resume(&self) -> Result<QueueView, Error> {
         self.mutate(|state, change| {
             let mut meta = state.meta().clone();
             if meta.paused {
@@ -624,7 +625,7 @@ impl Queue {
     pub fn update_settings(
         &self,
         patch: cosmosq_shared::api::QueueSettingsPatch,
-    ) -> Result<QueueView, ApiError> {
+    ) -> Result<QueueView, Error> {
         self.mutate(|state, change| {
             let mut meta = state.meta().clone();
             if let Some(m) = patch.mix_controls {
@@ -773,7 +774,7 @@ mod tests {
         queue.store.fail_flushes.store(true, Ordering::SeqCst);
         let e = queue.resume().unwrap_err();
         assert_eq!(
-            (e.status.as_u16(), e.code.as_str()),
+            (e.code.http_status(), e.code.as_str()),
             (503, "storage_failed")
         );
         assert!(queue.store_broken());

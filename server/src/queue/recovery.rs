@@ -2,10 +2,11 @@
 
 use super::batches::attempts_exhausted;
 use super::{Queue, ORDER_GAP};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids;
 use crate::store::{Change, Meta};
 use cosmosq_shared::api::{BatchStatus, ErrorBody, JobStatus};
+use cosmosq_shared::ErrorCode;
 
 impl Queue {
     /// Stop the programs a killed daemon left running, load everything, then: jobs left
@@ -13,7 +14,7 @@ impl Queue {
     /// `max_attempts` times), batches left `running` are marked interrupted, and after an
     /// unclean stop the executed-but-unstarted batches are dissolved and the queue starts
     /// paused with the reason.
-    pub(super) fn recover(&self) -> Result<(), ApiError> {
+    pub(super) fn recover(&self) -> Result<(), Error> {
         // First of all, stop the programs a killed daemon left running: their jobs go back
         // to the queue below and must not run twice at once.
         let grace = std::time::Duration::from_secs_f64(self.config.executor.cancel_grace_seconds);
@@ -24,7 +25,10 @@ impl Queue {
                 "stopped programs the last run left behind"
             );
         }
-        let snapshot = self.store.load()?;
+        let snapshot = self
+            .store
+            .load()
+            .map_err(|e| Error::internal(e.to_string()))?;
         {
             let mut state = self.lock();
             state.apply(Change {
@@ -109,7 +113,7 @@ impl Queue {
                 }
                 b.batch.finished_at = Some(now.clone());
                 b.batch.error = Some(ErrorBody {
-                    code: "interrupted".into(),
+                    code: ErrorCode::Interrupted,
                     message: "the daemon stopped before this batch finished; its jobs went back to the queue".into(),
                 });
                 change.batches.push(b);
@@ -133,7 +137,7 @@ impl Queue {
     /// Queued jobs the executor cannot run (the profile changed since they were added: an
     /// `enhance` job, or a keypoint job on Transfer2.5) fail with the reason instead of
     /// running as something they are not.
-    fn fail_unrunnable(&self) -> Result<(), ApiError> {
+    fn fail_unrunnable(&self) -> Result<(), Error> {
         let profile = self.config.executor.profile.clone();
         self.mutate(|state, change| {
             let now = ids::now();
@@ -146,11 +150,11 @@ impl Queue {
                 if let Err((code, message)) =
                     crate::executor::supports(&profile, job.kind, &job.config)
                 {
-                    tracing::warn!(job = %job.id, code, "a queued job cannot run on this executor");
+                    tracing::warn!(job = %job.id, %code, "a queued job cannot run on this executor");
                     let mut r = record.clone();
                     r.job.status = JobStatus::Failed;
                     r.job.error = Some(ErrorBody {
-                        code: code.into(),
+                        code,
                         message,
                     });
                     r.job.finished_at = Some(now.clone());

@@ -2,7 +2,7 @@
 
 use super::PlanJob;
 use crate::control::{Control, ControlSet};
-use crate::error::{ValidationCode, ValidationError};
+use crate::error::{ErrorCode, ValidationError};
 use crate::job::{JobConfig, JobConfigInput, JobKind};
 use crate::video::{self, AspectBucket};
 use serde::de::DeserializeOwned;
@@ -16,7 +16,7 @@ struct File {
 }
 
 fn invalid(message: impl Into<String>) -> ValidationError {
-    ValidationError::new(ValidationCode::InvalidInput, message)
+    ValidationError::new(ErrorCode::InvalidInput, message)
 }
 
 fn take<T: DeserializeOwned>(
@@ -36,7 +36,7 @@ fn parse_job(
     defaults: &JobConfig,
 ) -> Result<PlanJob, ValidationError> {
     let id: String = take(&mut fields, "id")?
-        .ok_or_else(|| ValidationError::new(ValidationCode::EmptyJobId, "missing `id`"))?;
+        .ok_or_else(|| ValidationError::new(ErrorCode::EmptyJobId, "missing `id`"))?;
     let in_job = |e: ValidationError| e.context(format!("job `{id}`"));
     let kind: JobKind = take(&mut fields, "kind")
         .map_err(in_job)?
@@ -54,7 +54,7 @@ fn parse_job(
         .iter()
         .map(|name| {
             name.parse::<Control>()
-                .map_err(|e| ValidationError::new(ValidationCode::UnknownControl, e.to_string()))
+                .map_err(|e| ValidationError::new(ErrorCode::UnknownControl, e.to_string()))
         })
         .collect::<Result<ControlSet, _>>()
         .map_err(in_job)?;
@@ -136,14 +136,14 @@ mod tests {
     #[test]
     fn errors_name_the_job_and_carry_a_code() {
         let e = parse_plan_file(r#"{"jobs": [{"id": "x", "weights": {"edge": 2}}]}"#).unwrap_err();
-        assert_eq!(e.code, ValidationCode::WeightOutOfRange);
+        assert_eq!(e.code, ErrorCode::WeightOutOfRange);
         assert!(e.message.contains("job `x`"));
         let e = parse_plan_file(r#"{"jobs": [{"id": "x", "weights": {"edge": 1}, "stepz": 3}]}"#)
             .unwrap_err();
-        assert_eq!(e.code, ValidationCode::InvalidInput);
+        assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("stepz"));
         let e = parse_plan_file(r#"{"jobs": [{"weights": {"edge": 1}}]}"#).unwrap_err();
-        assert_eq!(e.code, ValidationCode::EmptyJobId);
+        assert_eq!(e.code, ErrorCode::EmptyJobId);
         let e = parse_plan_file(r#"{"jobs": [{"id": "y", "weights": {"edge": 1}, "width": 5}]}"#)
             .unwrap_err();
         assert!(e.message.contains("height"));
@@ -153,6 +153,6 @@ mod tests {
             r#"{"jobs": [{"id": "z", "weights": {"edge": 1}, "control_inputs": ["x"]}]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.code, ValidationCode::UnknownControl);
+        assert_eq!(e.code, ErrorCode::UnknownControl);
     }
 }

@@ -12,7 +12,7 @@ pub use file::{parse_plan_file, parse_plan_file_with};
 
 use crate::control::{Control, ControlSet};
 use crate::cost::{CostModel, JobLoad};
-use crate::error::{ValidationCode, ValidationError};
+use crate::error::{ErrorCode, ValidationError};
 use crate::job::{JobConfig, JobKind};
 use crate::video::{self, AspectBucket};
 use serde::{Deserialize, Serialize};
@@ -170,7 +170,7 @@ impl Limits {
             Ok(())
         } else {
             Err(ValidationError::new(
-                ValidationCode::MaxBatchSizeOutOfRange,
+                ErrorCode::MaxBatchSizeOutOfRange,
                 format!(
                     "max_batch_size must be from 1 to {MAX_BATCH_SIZE_LIMIT}, got {}",
                     self.max_batch_size
@@ -257,14 +257,14 @@ impl PlanJob {
     fn validate(&self) -> Result<(), ValidationError> {
         if self.id.trim().is_empty() {
             return Err(ValidationError::new(
-                ValidationCode::EmptyJobId,
+                ErrorCode::EmptyJobId,
                 "every job needs a non-empty id",
             ));
         }
         self.config.validate(self.kind)?;
         if self.frames == 0 || self.frames > video::MAX_FRAMES {
             return Err(ValidationError::new(
-                ValidationCode::FramesOutOfRange,
+                ErrorCode::FramesOutOfRange,
                 format!(
                     "frames must be from 1 to {}, got {}",
                     video::MAX_FRAMES,
@@ -344,7 +344,7 @@ pub fn plan(
             .map_err(|e| e.context(format!("job `{}`", job.id)))?;
         if !seen.insert(job.id.as_str()) {
             return Err(ValidationError::new(
-                ValidationCode::DuplicateJobId,
+                ErrorCode::DuplicateJobId,
                 format!("job id `{}` appears more than once", job.id),
             ));
         }

@@ -364,7 +364,7 @@ fn invalid_input_is_an_error_not_a_panic() {
         &CostModel::default(),
     )
     .unwrap_err();
-    assert_eq!(err.code, ValidationCode::DuplicateJobId);
+    assert_eq!(err.code, ErrorCode::DuplicateJobId);
 
     let none = [job("a", &[])];
     let err = plan(
@@ -374,18 +374,18 @@ fn invalid_input_is_an_error_not_a_panic() {
         &CostModel::default(),
     )
     .unwrap_err();
-    assert_eq!(err.code, ValidationCode::NoActiveControl);
+    assert_eq!(err.code, ErrorCode::NoActiveControl);
     assert!(err.message.contains("job `a`"));
 
     let ok = [job("a", &[(Edge, 0.5)])];
     let err = plan(&ok, PlanMode::Strict, Limits::new(0), &CostModel::default()).unwrap_err();
-    assert_eq!(err.code, ValidationCode::MaxBatchSizeOutOfRange);
+    assert_eq!(err.code, ErrorCode::MaxBatchSizeOutOfRange);
     let bad_cost = CostModel {
         batched_pass_efficiency: 2.0,
         ..CostModel::default()
     };
     let err = plan(&ok, PlanMode::Strict, Limits::default(), &bad_cost).unwrap_err();
-    assert_eq!(err.code, ValidationCode::InvalidCostModel);
+    assert_eq!(err.code, ErrorCode::InvalidCostModel);
 }
 
 #[test]
