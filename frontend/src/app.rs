@@ -8,6 +8,7 @@ use crate::components::settings::SettingsPanel;
 use crate::events;
 use crate::pages::{prompts::PromptsPage, queue::QueuePage, runs::RunsPage};
 use crate::store::{use_store, Link, Store};
+use cosmosq_shared::Profile;
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
@@ -49,7 +50,7 @@ pub fn App() -> impl IntoView {
 fn Header() -> impl IntoView {
     let store = use_store();
     let settings_open = RwSignal::new(false);
-    let executor = move || store.queue.with(|q| q.as_ref().map(|q| q.executor.clone()));
+    let executor = move || store.queue.with(|q| q.as_ref().map(|q| q.executor));
     let counts = move || store.queue.with(|q| q.as_ref().map(|q| q.counts));
     let link_label = move || match store.link.get() {
         Link::Connecting => ("link connecting", "Connecting…"),
@@ -78,7 +79,7 @@ fn Header() -> impl IntoView {
                 </nav>
                 <div class="topbar-right">
                     {move || match executor() {
-                        Some(e) if e == "simulated" => {
+                        Some(Profile::Simulated) => {
                             view! {
                                 <span
                                     class="executor simulated"
@@ -91,7 +92,7 @@ fn Header() -> impl IntoView {
                                 .into_any()
                         }
                         Some(e) => {
-                            view! { <span class="executor" id="executor-label">"Executor: " {e}</span> }
+                            view! { <span class="executor" id="executor-label">"Executor: " {e.as_str()}</span> }
                                 .into_any()
                         }
                         None => ().into_any(),

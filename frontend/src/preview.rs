@@ -3,7 +3,8 @@
 //! `GET /api/v1/batches/preview` gives for the same queue.
 
 use cosmosq_shared::api::{Job, JobStatus, Prompt, QueueView};
-use cosmosq_shared::plan::{batched_pass_supported, plan, Limits, Plan, PlanJob};
+use cosmosq_shared::plan::{plan, Plan, PlanJob};
+use cosmosq_shared::preview;
 use cosmosq_shared::CostModel;
 use std::collections::HashMap;
 
@@ -14,24 +15,17 @@ pub fn index_prompts(prompts: &[Prompt]) -> PromptIndex {
     prompts.iter().map(|p| (p.id.clone(), p.clone())).collect()
 }
 
-/// The planner's view of one job, built by the same function the daemon uses.
-pub fn plan_job(job: &Job, prompt: Option<&Prompt>) -> PlanJob {
-    PlanJob::from_job(job, prompt)
-}
-
-/// The jobs the daemon would plan now: queued jobs in queue order, without those already
-/// waiting in an executed plan (their `batch_id` is set).
+/// The jobs the daemon would plan now ([`preview::jobs`]: queued jobs in queue order, without
+/// those already waiting in an executed plan).
 pub fn preview_jobs(jobs: &[Job], prompts: &PromptIndex) -> Vec<PlanJob> {
-    let mut free: Vec<&Job> = jobs
+    let mut queued: Vec<&Job> = jobs
         .iter()
-        .filter(|j| j.status == JobStatus::Queued && j.batch_id.is_none())
+        .filter(|j| j.status == JobStatus::Queued)
         .collect();
     // The queue view lists queued jobs by position already; sorting (stably) keeps that true
     // for a list patched from events.
-    free.sort_by_key(|j| j.position.unwrap_or(u32::MAX));
-    free.into_iter()
-        .map(|j| plan_job(j, prompts.get(&j.prompt_id)))
-        .collect()
+    queued.sort_by_key(|j| j.position.unwrap_or(u32::MAX));
+    preview::jobs(queued, |id| prompts.get(id))
 }
 
 /// Queued jobs whose prompt the browser does not know (its prompt list is stale).
@@ -48,10 +42,7 @@ pub fn preview_plan(
     cost: &CostModel,
 ) -> Result<Plan, String> {
     let jobs = preview_jobs(&queue.jobs, prompts);
-    let limits = Limits {
-        batched_pass: batched_pass_supported(&queue.executor),
-        ..queue.settings.limits()
-    };
+    let limits = preview::limits(&queue.settings, queue.executor);
     plan(&jobs, queue.settings.mode(), limits, cost).map_err(|e| e.to_string())
 }
 
@@ -128,7 +119,7 @@ pub fn synthetic_queue(n: usize, mix_controls: bool) -> (QueueView, PromptIndex)
             queued: n as u64,
             ..JobCounts::default()
         },
-        executor: "simulated".into(),
+        executor: cosmosq_shared::Profile::Simulated,
         jobs,
     };
     (queue, index_prompts(&prompts))
@@ -200,7 +191,7 @@ mod tests {
     #[test]
     fn unknown_prompt_falls_back_to_the_planner_defaults() {
         let j = job("jb_x", "ps_gone", Some(1), &[(Control::Edge, 0.5)]);
-        let p = plan_job(&j, None);
+        let p = PlanJob::from_job(&j, None);
         assert_eq!(p, {
             let mut d = PlanJob::new("jb_x", &[(Control::Edge, 0.5)]);
             d.config = j.config.clone();

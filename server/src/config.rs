@@ -3,7 +3,7 @@
 
 use cosmosq_shared::api::QueueSettings;
 use cosmosq_shared::plan::MAX_BATCH_SIZE_LIMIT;
-use cosmosq_shared::CostModel;
+use cosmosq_shared::{CostModel, Profile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -64,7 +64,7 @@ pub struct QueueConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorConfig {
     /// `simulated` (no GPU), `cosmos-transfer1` or `cosmos-transfer2.5`.
-    pub profile: String,
+    pub profile: Profile,
     /// Wall seconds per cost-model second: the simulated executor sleeps estimate × this; for
     /// the Cosmos profiles measured seconds are divided by it before refitting and the time
     /// limit is scaled by it. Default: 0.002 for `simulated`, 1 for the Cosmos profiles.
@@ -146,12 +146,9 @@ impl Slots {
     }
 }
 
-/// Executor profiles this build can run.
-pub const PROFILES: [&str; 3] = ["simulated", "cosmos-transfer1", "cosmos-transfer2.5"];
-
 impl ExecutorConfig {
     pub fn refit_enabled(&self) -> bool {
-        self.refit.unwrap_or(self.profile != "simulated")
+        self.refit.unwrap_or(self.profile.is_cosmos())
     }
 
     /// The argv that launches the program, before the daemon's flags.
@@ -159,9 +156,9 @@ impl ExecutorConfig {
         if let Some(c) = &self.command {
             return c.clone();
         }
-        let default: &[&str] = match self.profile.as_str() {
-            "cosmos-transfer2.5" => &["python", "examples/inference.py"],
-            _ => &[
+        let default: &[&str] = match self.profile {
+            Profile::Transfer25 => &["python", "examples/inference.py"],
+            Profile::Simulated | Profile::Transfer1 => &[
                 "torchrun",
                 "--nproc_per_node",
                 "{num_gpus}",
@@ -208,7 +205,7 @@ impl Default for QueueConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
-            profile: "simulated".into(),
+            profile: Profile::Simulated,
             // A default Transfer1 batch (~10 estimated minutes) takes about a second.
             time_scale: 0.002,
             slots: Slots::Count(1),
@@ -333,17 +330,10 @@ impl Config {
             return Err("queue.max_attempts must be at least 1".into());
         }
         let e = &self.executor;
-        if !PROFILES.contains(&e.profile.as_str()) {
-            return Err(format!(
-                "executor.profile `{}` is not available (available: {})",
-                e.profile,
-                PROFILES.join(", ")
-            ));
-        }
         if !(e.time_scale.is_finite() && e.time_scale >= 0.0) {
             return Err("executor.time_scale must be a number >= 0".into());
         }
-        if e.profile != "simulated" && e.time_scale <= 0.0 {
+        if e.profile.is_cosmos() && e.time_scale <= 0.0 {
             return Err("executor.time_scale must be above 0 for the Cosmos profiles".into());
         }
         if e.slots.is_empty() || e.slots.len() > 64 {
@@ -437,7 +427,7 @@ mod tests {
     fn defaults_are_loopback_and_simulated() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.bind, "127.0.0.1:8787");
-        assert_eq!(c.executor.profile, "simulated");
+        assert_eq!(c.executor.profile, Profile::Simulated);
         assert_eq!(c.queue.max_attempts, 3);
     }
 

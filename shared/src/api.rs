@@ -6,6 +6,7 @@ use crate::cost::CostModel;
 use crate::error::ErrorCode;
 use crate::job::{JobConfig, JobConfigInput, JobKind};
 use crate::plan::{LearnedCaps, Limits, PlanJob, PlanMode};
+use crate::profile::Profile;
 use crate::video::AspectBucket;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -266,7 +267,7 @@ pub struct Batch {
     pub reason: String,
     pub status: BatchStatus,
     /// Executor profile that runs it (e.g. `simulated`).
-    pub executor: String,
+    pub executor: Profile,
     /// The executor slot (GPU or host) that runs or ran it.
     #[serde(default)]
     pub slot: Option<String>,
@@ -376,7 +377,7 @@ pub struct QueueView {
     pub settings: QueueSettings,
     pub counts: JobCounts,
     /// The executor profile (`simulated` runs no GPU).
-    pub executor: String,
+    pub executor: Profile,
     /// Running jobs first (in batch order), then queued jobs by position.
     pub jobs: Vec<Job>,
 }
@@ -401,7 +402,7 @@ pub struct ExecuteReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostModelView {
-    pub executor: String,
+    pub executor: Profile,
     /// The parameters new plans use (refitted from measured batches when `refit` is on).
     pub cost_model: CostModel,
     /// Whether the daemon refits the model after each successful batch.

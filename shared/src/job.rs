@@ -177,20 +177,6 @@ fn check_weight(control: &str, w: f64) -> Result<(), ValidationError> {
 }
 
 impl JobConfig {
-    /// The settings a job that names none runs with on an executor `profile`: the Cosmos
-    /// program's own defaults (Transfer2.5's guidance and seed differ from Transfer1's).
-    pub fn defaults_for(profile: &str) -> Self {
-        let base = JobConfig::default();
-        match profile {
-            "cosmos-transfer2.5" => JobConfig {
-                guidance: defaults::TRANSFER25_GUIDANCE,
-                seed: defaults::TRANSFER25_SEED,
-                ..base
-            },
-            _ => base,
-        }
-    }
-
     /// Parse a client's settings: names become controls, omitted settings take Transfer1's
     /// defaults, and every value is checked (see [`JobConfig::validate`]).
     pub fn from_input(input: JobConfigInput, kind: JobKind) -> Result<Self, ValidationError> {
@@ -198,7 +184,7 @@ impl JobConfig {
     }
 
     /// [`JobConfig::from_input`] with the omitted settings taken from `d` (see
-    /// [`JobConfig::defaults_for`]); `d`'s weights are not used.
+    /// [`crate::Profile::defaults`]); `d`'s weights are not used.
     pub fn from_input_with(
         input: JobConfigInput,
         kind: JobKind,
@@ -321,7 +307,7 @@ mod tests {
     #[test]
     fn omitted_settings_take_the_profiles_own_defaults() {
         let on = |profile: &str| {
-            let d = JobConfig::defaults_for(profile);
+            let d = crate::Profile::parse(profile).unwrap().defaults();
             JobConfig::from_input_with(input(&[("edge", 0.5)]), JobKind::Inference, &d).unwrap()
         };
         let t25 = on("cosmos-transfer2.5");
@@ -335,7 +321,7 @@ mod tests {
             seed: Some(9),
             ..input(&[("edge", 0.5)])
         };
-        let d = JobConfig::defaults_for("cosmos-transfer2.5");
+        let d = crate::Profile::Transfer25.defaults();
         let c = JobConfig::from_input_with(named, JobKind::Inference, &d).unwrap();
         assert_eq!((c.guidance, c.seed), (6.0, 9));
     }

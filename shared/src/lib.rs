@@ -7,6 +7,8 @@ pub mod cost;
 pub mod error;
 pub mod job;
 pub mod plan;
+pub mod preview;
+pub mod profile;
 pub mod refit;
 pub mod video;
 
@@ -14,5 +16,6 @@ pub use control::{Control, ControlSet};
 pub use cost::CostModel;
 pub use error::{ErrorCode, ValidationError};
 pub use job::{JobConfig, JobConfigInput, JobKind, Strength};
-pub use plan::{batched_pass_supported, plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
+pub use plan::{plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
+pub use profile::Profile;
 pub use video::AspectBucket;

@@ -6,7 +6,7 @@ use crate::api::{self, ApiError};
 use crate::store::use_store;
 use cosmosq_shared::api::{JobInput, Prompt};
 use cosmosq_shared::job::defaults;
-use cosmosq_shared::{Control, JobConfig, JobConfigInput, Strength};
+use cosmosq_shared::{Control, JobConfigInput, Strength};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -154,9 +154,12 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
     let error = RwSignal::new(None::<String>);
     // The executor's own defaults, for the fields left blank.
     let profile_defaults = Memo::new(move |_| {
-        store
-            .queue
-            .with(|q| JobConfig::defaults_for(q.as_ref().map_or("", |q| q.executor.as_str())))
+        store.queue.with(|q| {
+            q.as_ref()
+                .map(|q| q.executor)
+                .unwrap_or_default()
+                .defaults()
+        })
     });
     let default_guidance =
         Signal::derive(move || profile_defaults.with(|d| d.guidance.to_string()));

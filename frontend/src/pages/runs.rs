@@ -7,6 +7,7 @@ use crate::components::video::OutputVideo;
 use crate::model::{self, format_seconds, short_id, RunFilter};
 use crate::store::use_store;
 use cosmosq_shared::api::{Batch, Job, JobStatus};
+use cosmosq_shared::Profile;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -221,7 +222,7 @@ fn timing(b: &Batch) -> String {
         b.measured_seconds
             .map(format_seconds)
             .unwrap_or_else(|| "–".into()),
-        if b.executor == "simulated" {
+        if b.executor == Profile::Simulated {
             " · simulated executor: time scaled down"
         } else {
             ""

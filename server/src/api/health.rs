@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
-    executor: String,
+    executor: cosmosq_shared::Profile,
     version: &'static str,
 }
 
@@ -42,7 +42,7 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
     }
     HttpResponse::Ok().json(Health {
         status: "ok",
-        executor: queue.executor_profile().to_string(),
+        executor: queue.executor_profile(),
         version: env!("CARGO_PKG_VERSION"),
     })
 }

@@ -567,7 +567,7 @@ mod tests {
             batch_size: 2,
             reason: "same controls".into(),
             status,
-            executor: "simulated".into(),
+            executor: cosmosq_shared::Profile::Simulated,
             slot: None,
             estimated_seconds: 10.0,
             measured_seconds: None,

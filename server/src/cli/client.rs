@@ -516,10 +516,16 @@ mod tests {
         }
     }
 
+    /// Held while a test takes a free port (see the refused-connection test).
+    static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// Serve each canned raw HTTP response to one connection, then stop. Returns the base URL
     /// and a handle that yields the requests received.
     fn fake_daemon(responses: Vec<String>) -> (String, std::thread::JoinHandle<Vec<String>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = {
+            let _ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
+            TcpListener::bind("127.0.0.1:0").unwrap()
+        };
         let base = format!("http://{}", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
             let mut requests = Vec::new();
@@ -628,7 +634,8 @@ mod tests {
 
     #[test]
     fn refused_connections_say_which_daemon_could_not_be_reached() {
-        // Bind then drop to get a port nobody listens on.
+        // Bind then drop to get a port nobody listens on; no fake daemon may take it meanwhile.
+        let _ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

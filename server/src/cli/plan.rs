@@ -3,7 +3,7 @@
 use super::CliError;
 use clap::{Args, ValueEnum};
 use cosmosq_shared::plan::{parse_plan_file_with, Plan};
-use cosmosq_shared::{batched_pass_supported, plan, CostModel, JobConfig, Limits, PlanMode};
+use cosmosq_shared::{plan, CostModel, Limits, PlanMode, Profile};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,8 +35,15 @@ pub struct PlanArgs {
     format: Format,
     /// The executor profile to plan for: its defaults for omitted settings, and whether it
     /// has a batched pass (cosmos-transfer2.5 has none).
-    #[arg(long, default_value = "cosmos-transfer1", value_parser = ["simulated", "cosmos-transfer1", "cosmos-transfer2.5"])]
-    profile: String,
+    #[arg(long, default_value = "cosmos-transfer1", value_parser = parse_profile)]
+    profile: Profile,
+}
+
+fn parse_profile(name: &str) -> Result<Profile, String> {
+    Profile::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 fn read(path: &PathBuf) -> Result<String, CliError> {
@@ -65,7 +72,7 @@ pub fn load_cost_model(path: &PathBuf) -> Result<CostModel, CliError> {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), CliError> {
-    let defaults = JobConfig::defaults_for(&args.profile);
+    let defaults = args.profile.defaults();
     let jobs = parse_plan_file_with(&read(&args.file)?, &defaults)
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.file.display())))?;
     let cost = match &args.cost_model {
@@ -77,7 +84,7 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
         Mode::Mixed => PlanMode::Mixed,
     };
     let limits = Limits {
-        batched_pass: batched_pass_supported(&args.profile),
+        batched_pass: args.profile.batched_pass(),
         ..Limits::new(args.max_batch_size)
     };
     let plan = plan(&jobs, mode, limits, &cost).map_err(|e| CliError::bad_input(e.to_string()))?;

@@ -172,7 +172,7 @@ mod tests {
                 queued: 2,
                 ..JobCounts::default()
             },
-            executor: "simulated".into(),
+            executor: cosmosq_shared::Profile::Simulated,
             jobs: vec![],
         };
         assert_eq!(

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn the_default_transfer1_command_starts_one_process_per_gpu() {
         let config = ExecutorConfig {
-            profile: "cosmos-transfer1".into(),
+            profile: cosmosq_shared::Profile::Transfer1,
             num_gpus: 4,
             ..ExecutorConfig::default()
         };

@@ -15,7 +15,7 @@ mod transfer25;
 use crate::config::{Config, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs};
-use cosmosq_shared::{Control, ErrorCode, JobKind};
+use cosmosq_shared::{Control, Profile};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -57,10 +57,8 @@ pub trait Progress: Send + Sync {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Runs batches of one profile.
 pub trait Executor: Send + Sync {
-    /// The profile name shown in the API and UI (`simulated`, ...).
-    fn profile(&self) -> &'static str;
-
     /// Run the batch on `slot` until it ends or `batch.cancel` fires.
     fn run<'a>(
         &'a self,
@@ -96,58 +94,11 @@ pub fn effective_weights(batch: &Batch, job: &Job) -> BTreeMap<Control, f64> {
         .collect()
 }
 
-/// Whether `profile` can run a job of this kind with these settings: `Err((code, message))`
-/// when not. Transfer1 runs `upscale` jobs with its 4K upscaler; prompt enhancement (`enhance`)
-/// needs Cosmos' prompt upsampler, which no Cosmos profile drives, so only the simulated
-/// executor takes it. Transfer2.5 has branches for edge, vis, depth and seg only, takes
-/// whole-number guidance up to 7, and has no upscaler.
-pub fn supports(
-    profile: &str,
-    kind: JobKind,
-    config: &cosmosq_shared::JobConfig,
-) -> Result<(), (ErrorCode, String)> {
-    let refuse_kind = || {
-        Err((
-            ErrorCode::KindUnsupportedByExecutor,
-            format!("the {profile} executor does not run {kind} jobs"),
-        ))
-    };
-    match (profile, kind) {
-        ("simulated", _) | (_, JobKind::Inference) => {}
-        ("cosmos-transfer1", JobKind::Upscale) => {}
-        _ => return refuse_kind(),
-    }
-    if profile != "cosmos-transfer2.5" {
-        return Ok(());
-    }
-    if let Some(c) = config
-        .signature()
-        .iter()
-        .find(|c| !transfer25::CONTROLS.contains(c))
-    {
-        return Err((
-            ErrorCode::ControlUnsupportedByExecutor,
-            format!("cosmos-transfer2.5 has no {c} control (it has depth, edge, seg and vis)"),
-        ));
-    }
-    if config.guidance > transfer25::MAX_GUIDANCE || config.guidance.fract() != 0.0 {
-        return Err((
-            ErrorCode::GuidanceUnsupportedByExecutor,
-            format!(
-                "cosmos-transfer2.5 takes a whole-number guidance from 0 to {}, got {}",
-                transfer25::MAX_GUIDANCE,
-                config.guidance
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The executor the configuration names.
 pub fn from_config(config: &Config) -> Arc<dyn Executor> {
-    match config.executor.profile.as_str() {
-        "cosmos-transfer1" => Arc::new(transfer1::Transfer1::new(config.executor.clone())),
-        "cosmos-transfer2.5" => Arc::new(transfer25::Transfer25::new(config.executor.clone())),
-        _ => Arc::new(Simulated::new(config.executor.time_scale)),
+    match config.executor.profile {
+        Profile::Transfer1 => Arc::new(transfer1::Transfer1::new(config.executor.clone())),
+        Profile::Transfer25 => Arc::new(transfer25::Transfer25::new(config.executor.clone())),
+        Profile::Simulated => Arc::new(Simulated::new(config.executor.time_scale)),
     }
 }

@@ -79,10 +79,6 @@ fn write_outputs(dir: &Path, claimed: &Claimed, index: usize) -> std::io::Result
 }
 
 impl Executor for Simulated {
-    fn profile(&self) -> &'static str {
-        "simulated"
-    }
-
     fn run<'a>(
         &'a self,
         claimed: &'a Claimed,

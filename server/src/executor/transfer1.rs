@@ -245,10 +245,6 @@ fn overall(line: &str) -> Option<f64> {
 }
 
 impl Executor for Transfer1 {
-    fn profile(&self) -> &'static str {
-        "cosmos-transfer1"
-    }
-
     fn run<'a>(
         &'a self,
         claimed: &'a Claimed,

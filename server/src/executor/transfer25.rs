@@ -11,15 +11,10 @@ use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::queue::Claimed;
 use cosmosq_shared::api::JobOutputs;
-use cosmosq_shared::Control;
+use cosmosq_shared::{Control, Profile};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Controls Transfer2.5 has branches for.
-pub const CONTROLS: [Control; 4] = [Control::Depth, Control::Edge, Control::Seg, Control::Vis];
-/// Transfer2.5's guidance: a whole number up to this.
-pub const MAX_GUIDANCE: f64 = 7.0;
 
 pub struct Transfer25 {
     config: ExecutorConfig,
@@ -92,7 +87,7 @@ pub fn verify(claimed: &Claimed, out: &Path) -> Vec<Option<JobOutputs>> {
                 return None;
             }
             let mut control_videos = BTreeMap::new();
-            for c in CONTROLS {
+            for c in Profile::Transfer25.controls().iter() {
                 let p = out.join(format!("{}_control_{c}.mp4", job.id));
                 if p.is_file() {
                     control_videos.insert(c, p.display().to_string());
@@ -110,10 +105,6 @@ pub fn verify(claimed: &Claimed, out: &Path) -> Vec<Option<JobOutputs>> {
 }
 
 impl Executor for Transfer25 {
-    fn profile(&self) -> &'static str {
-        "cosmos-transfer2.5"
-    }
-
     fn run<'a>(
         &'a self,
         claimed: &'a Claimed,

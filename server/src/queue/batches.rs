@@ -14,7 +14,7 @@ use cosmosq_shared::api::{
 use cosmosq_shared::plan::{plan, Limits, Plan, PlanJob, PlanMode, PlannedBatch};
 use cosmosq_shared::refit::{mean_error, refit, Sample};
 use cosmosq_shared::ErrorCode;
-use cosmosq_shared::{CostModel, JobKind};
+use cosmosq_shared::{preview, CostModel, JobKind, Profile};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ impl State {
         let jobs = self
             .order
             .values()
-            .filter(|id| self.jobs[*id].job.batch_id.is_none())
+            .filter(|id| preview::plans(&self.jobs[*id].job))
             .map(|id| self.plan_jobs[id].clone())
             .collect();
         Free {
@@ -79,7 +79,7 @@ impl State {
             batch_size: planned.batch_size,
             reason: planned.reason.clone(),
             status: BatchStatus::Pending,
-            executor: String::new(),
+            executor: self.profile,
             slot: None,
             estimated_seconds: planned.estimated_seconds,
             measured_seconds: None,
@@ -199,7 +199,6 @@ impl Queue {
     /// the fresh preview. The plans are made outside the lock, and again inside it only when
     /// the queue changed meanwhile.
     pub fn execute(&self, plan_id: &str) -> Result<ExecuteReply, Error> {
-        let profile = self.config.executor.profile.clone();
         let (free, remembered) = {
             let state = self.lock();
             (state.free(), Self::remembered(&state, plan_id))
@@ -223,8 +222,7 @@ impl Queue {
             let mut meta = state.meta().clone();
             let mut created = Vec::new();
             for planned in &plan.batches {
-                let mut batch = state.new_batch(planned, plan.mode, Some(plan_id));
-                batch.executor = profile.clone();
+                let batch = state.new_batch(planned, plan.mode, Some(plan_id));
                 for job_id in &batch.job_ids {
                     let mut record = state.jobs[job_id].clone();
                     record.job.batch_id = Some(batch.id.clone());
@@ -307,7 +305,8 @@ impl Queue {
                 };
                 let now = ids::now();
                 batch.status = BatchStatus::Running;
-                batch.executor = self.config.executor.profile.clone();
+                // The executor that runs it now (a pending batch may predate a profile switch).
+                batch.executor = state.profile;
                 batch.slot = Some(slot.to_string());
                 batch.started_at = Some(now.clone());
                 let mut jobs = Vec::new();
@@ -523,7 +522,7 @@ impl State {
     /// seconds (measured wall seconds / time_scale), plus `extra`.
     fn refit_samples(
         &self,
-        profile: &str,
+        profile: Profile,
         time_scale: f64,
         extra: Option<&BatchRecord>,
     ) -> Vec<Sample> {
@@ -571,7 +570,7 @@ impl State {
 impl Queue {
     fn refit(&self, state: &State, finished: &BatchRecord) -> CostModel {
         let e = &self.config.executor;
-        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), Some(finished));
+        let samples = state.refit_samples(e.profile, e.time_scale.max(1e-9), Some(finished));
         refit(&self.config.cost_model, &samples)
     }
 
@@ -579,7 +578,7 @@ impl Queue {
     /// is none.
     pub(super) fn refit_recorded(&self, state: &State) -> Option<CostModel> {
         let e = &self.config.executor;
-        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), None);
+        let samples = state.refit_samples(e.profile, e.time_scale.max(1e-9), None);
         (!samples.is_empty()).then(|| refit(&self.config.cost_model, &samples))
     }
 
@@ -587,9 +586,9 @@ impl Queue {
     pub fn cost_model_view(&self) -> CostModelView {
         let state = self.lock();
         let e = &self.config.executor;
-        let samples = state.refit_samples(&e.profile, e.time_scale.max(1e-9), None);
+        let samples = state.refit_samples(e.profile, e.time_scale.max(1e-9), None);
         CostModelView {
-            executor: e.profile.clone(),
+            executor: e.profile,
             mean_error: (mean_error(&state.cost, &samples) * 10_000.0).round() / 10_000.0,
             cost_model: state.cost.clone(),
             refit: e.refit_enabled(),
@@ -611,7 +610,7 @@ impl Queue {
     ) {
         // Without a batched pass (Transfer2.5) the jobs run one after another on one model:
         // their number does not drive GPU memory, so there is no smaller size to learn.
-        if state.batched_pass {
+        if state.profile.batched_pass() {
             let controls = record.batch.controls.len();
             let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
             let lowered = (record.batch.job_ids.len() as u32 / 2).max(1);

@@ -146,11 +146,9 @@ impl Queue {
     /// Add one job at the bottom of the queue.
     pub fn add_job(&self, input: JobInput) -> Result<Job, Error> {
         let kind = input.kind.unwrap_or_default();
-        let profile = &self.config.executor.profile;
-        let config =
-            JobConfig::from_input_with(input.config, kind, &JobConfig::defaults_for(profile))?;
-        crate::executor::supports(profile, kind, &config)
-            .map_err(|(code, message)| Error::new(code, message))?;
+        let profile = self.config.executor.profile;
+        let config = JobConfig::from_input_with(input.config, kind, &profile.defaults())?;
+        profile.check(kind, &config)?;
         // The reply's view is taken right after the change applies: the new job is then the
         // last one, so its position needs no count of the whole queue.
         let mut added = None;
@@ -353,12 +351,10 @@ impl Queue {
                 ));
             }
             // The executor may have changed since the job was added.
-            crate::executor::supports(
-                &self.config.executor.profile,
-                record.job.kind,
-                &record.job.config,
-            )
-            .map_err(|(code, message)| Error::new(code, message))?;
+            self.config
+                .executor
+                .profile
+                .check(record.job.kind, &record.job.config)?;
             let mut meta = state.meta().clone();
             let order = state.free_order_key(meta.next_order, change);
             meta.next_order = order + ORDER_GAP;

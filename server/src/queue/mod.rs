@@ -35,8 +35,8 @@ use cosmosq_shared::api::{
     Batch, BatchStatus, Event, Job, JobCounts, JobStatus, Prompt, QueueView,
 };
 use cosmosq_shared::plan::{Limits, PlanJob, PlanMode};
-use cosmosq_shared::CostModel;
 use cosmosq_shared::ErrorCode;
+use cosmosq_shared::{CostModel, Profile};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,8 +82,8 @@ struct State {
     counts: JobCounts,
     meta: Option<Meta>,
     cost: CostModel,
-    /// Whether the executor runs identical jobs as one batched pass (see `Limits`).
-    batched_pass: bool,
+    /// The executor's profile (what it can run, whether it has a batched pass).
+    profile: Profile,
     /// Recently previewed plans: (plan_id, mode, limits).
     previews: VecDeque<(String, PlanMode, Limits)>,
     live: HashMap<String, Live>,
@@ -100,10 +100,7 @@ impl State {
 
     /// The planner's limits: the queue settings' and what the executor can do.
     fn limits(&self) -> Limits {
-        Limits {
-            batched_pass: self.batched_pass,
-            ..self.meta().settings.limits()
-        }
+        cosmosq_shared::preview::limits(&self.meta().settings, self.profile)
     }
 
     fn job(&self, id: &str) -> Result<&JobRecord, Error> {
@@ -322,7 +319,7 @@ impl Queue {
             on_storage_failure,
             state: Mutex::new(State {
                 cost: config.cost_model.clone(),
-                batched_pass: cosmosq_shared::batched_pass_supported(&config.executor.profile),
+                profile: config.executor.profile,
                 ..State::default()
             }),
             written: AtomicU64::new(0),
@@ -492,8 +489,8 @@ impl Queue {
         &self.metrics
     }
 
-    pub fn executor_profile(&self) -> &str {
-        &self.config.executor.profile
+    pub fn executor_profile(&self) -> Profile {
+        self.config.executor.profile
     }
 
     pub fn cost_model(&self) -> CostModel {
@@ -521,10 +518,10 @@ impl Queue {
     /// (running jobs first, then queued ones by position); counts stay those of the whole queue.
     pub fn view_page(&self, offset: usize, limit: Option<usize>) -> QueueView {
         let state = self.lock();
-        Self::view_of(&state, &self.config.executor.profile, offset, limit)
+        Self::view_of(&state, offset, limit)
     }
 
-    fn view_of(state: &State, executor: &str, offset: usize, limit: Option<usize>) -> QueueView {
+    fn view_of(state: &State, offset: usize, limit: Option<usize>) -> QueueView {
         let meta = state.meta();
         let limit = limit.unwrap_or(usize::MAX);
         let mut running: Vec<&JobRecord> = state.running.iter().map(|id| &state.jobs[id]).collect();
@@ -556,7 +553,7 @@ impl Queue {
             paused_reason: meta.paused_reason.clone(),
             settings: meta.settings,
             counts: state.counts,
-            executor: executor.to_string(),
+            executor: state.profile,
             jobs,
         }
     }
@@ -580,10 +577,7 @@ impl Queue {
             if let Some(hit) = cache.as_ref().filter(|c| c.version == state.version) {
                 return hit.clone();
             }
-            (
-                Self::view_of(&state, &self.config.executor.profile, 0, None),
-                state.version,
-            )
+            (Self::view_of(&state, 0, None), state.version)
         };
         let body = serde_json::to_vec(&view).expect("the queue view always serialises");
         let fresh = ViewBytes {

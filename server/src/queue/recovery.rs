@@ -138,7 +138,7 @@ impl Queue {
     /// `enhance` job, or a keypoint job on Transfer2.5) fail with the reason instead of
     /// running as something they are not.
     fn fail_unrunnable(&self) -> Result<(), Error> {
-        let profile = self.config.executor.profile.clone();
+        let profile = self.config.executor.profile;
         self.mutate(|state, change| {
             let now = ids::now();
             let queued = state
@@ -147,16 +147,11 @@ impl Queue {
                 .filter(|r| r.job.status == JobStatus::Queued && r.job.batch_id.is_none());
             for record in queued {
                 let job = &record.job;
-                if let Err((code, message)) =
-                    crate::executor::supports(&profile, job.kind, &job.config)
-                {
-                    tracing::warn!(job = %job.id, %code, "a queued job cannot run on this executor");
+                if let Err(e) = profile.check(job.kind, &job.config) {
+                    tracing::warn!(job = %job.id, code = %e.code, "a queued job cannot run on this executor");
                     let mut r = record.clone();
                     r.job.status = JobStatus::Failed;
-                    r.job.error = Some(ErrorBody {
-                        code,
-                        message,
-                    });
+                    r.job.error = Some(ErrorBody::new(e.code, e.message));
                     r.job.finished_at = Some(now.clone());
                     change.jobs.push(r);
                 }

@@ -92,7 +92,7 @@ pub fn parse_plan_file(text: &str) -> Result<Vec<PlanJob>, ValidationError> {
 }
 
 /// [`parse_plan_file`] with omitted settings taken from `defaults` (see
-/// [`JobConfig::defaults_for`]).
+/// [`crate::Profile::defaults`]).
 pub fn parse_plan_file_with(
     text: &str,
     defaults: &JobConfig,

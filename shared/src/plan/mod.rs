@@ -132,11 +132,6 @@ fn batched_pass_default() -> bool {
     true
 }
 
-/// Whether executor `profile` can run identical jobs as one batched forward pass.
-pub fn batched_pass_supported(profile: &str) -> bool {
-    profile != "cosmos-transfer2.5"
-}
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {

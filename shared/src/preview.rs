@@ -1,0 +1,34 @@
+//! What a preview plans, decided once for the daemon and the browser: the same jobs, the
+//! same planner view of each and the same limits give the same plan and `plan_id`, so the
+//! web interface's live preview is exactly what the daemon would execute.
+
+use crate::api::{Job, JobStatus, Prompt, QueueSettings};
+use crate::plan::{Limits, PlanJob};
+use crate::profile::Profile;
+
+/// Whether a plan takes this job: queued, and not already waiting in a batch of an executed
+/// plan.
+pub fn plans(job: &Job) -> bool {
+    job.status == JobStatus::Queued && job.batch_id.is_none()
+}
+
+/// The planner's input from jobs in queue order: the jobs a plan takes ([`plans`]), each as
+/// [`PlanJob::from_job`] sees it with its prompt.
+pub fn jobs<'a>(
+    in_queue_order: impl IntoIterator<Item = &'a Job>,
+    prompt: impl Fn(&str) -> Option<&'a Prompt>,
+) -> Vec<PlanJob> {
+    in_queue_order
+        .into_iter()
+        .filter(|j| plans(j))
+        .map(|j| PlanJob::from_job(j, prompt(&j.prompt_id)))
+        .collect()
+}
+
+/// The planner's limits for a queue: its settings' and what the executor can do.
+pub fn limits(settings: &QueueSettings, profile: Profile) -> Limits {
+    Limits {
+        batched_pass: profile.batched_pass(),
+        ..settings.limits()
+    }
+}
