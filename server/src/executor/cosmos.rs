@@ -240,7 +240,177 @@ pub fn outcomes(
 
 #[cfg(test)]
 mod tests {
-    use super::{launch_settings, shell_quote, ExecutorConfig, SlotConfig};
+    use super::{launch_settings, outcomes, shell_quote, Ended, ExecutorConfig, SlotConfig};
+    use crate::executor::JobOutcome;
+    use crate::queue::Claimed;
+    use cosmosq_shared::api::{Batch, BatchStatus, Job, JobOutputs, JobStatus, Prompt, VideoInfo};
+    use cosmosq_shared::{ErrorCode, JobConfig, PlanMode, Profile};
+
+    /// A claimed batch of `n` jobs in groups of `batch_size`.
+    fn claimed(n: usize, batch_size: u32) -> Claimed {
+        let jobs = (0..n)
+            .map(|i| {
+                let job = Job {
+                    id: format!("jb_{i}"),
+                    prompt_id: format!("ps_{i}"),
+                    kind: Default::default(),
+                    config: JobConfig::default(),
+                    status: JobStatus::Running,
+                    position: None,
+                    attempts: 1,
+                    created_at: String::new(),
+                    started_at: None,
+                    finished_at: None,
+                    batch_id: Some("bt_1".into()),
+                    outputs: JobOutputs::default(),
+                    error: None,
+                };
+                let prompt = Prompt {
+                    id: format!("ps_{i}"),
+                    name: String::new(),
+                    text: format!("prompt {i}"),
+                    negative_prompt: None,
+                    input_video: "/v.mp4".into(),
+                    video: VideoInfo {
+                        frames: 121,
+                        fps: 24.0,
+                        width: 1280,
+                        height: 704,
+                        aspect_bucket: Default::default(),
+                    },
+                    control_videos: Default::default(),
+                    created_at: String::new(),
+                };
+                (job, prompt)
+            })
+            .collect::<Vec<_>>();
+        Claimed {
+            batch: Batch {
+                id: "bt_1".into(),
+                mode: PlanMode::Strict,
+                plan_id: None,
+                job_ids: jobs.iter().map(|(j, _)| j.id.clone()).collect(),
+                controls: vec![],
+                batch_size,
+                reason: String::new(),
+                status: BatchStatus::Running,
+                executor: Profile::Transfer1,
+                slot: None,
+                estimated_seconds: 1.0,
+                measured_seconds: None,
+                progress: 0.0,
+                created_at: String::new(),
+                started_at: None,
+                finished_at: None,
+                log_path: None,
+                error: None,
+            },
+            jobs,
+            dir: "/data/batches/bt_1".into(),
+            cancel: Default::default(),
+        }
+    }
+
+    fn output() -> Option<JobOutputs> {
+        Some(JobOutputs {
+            video: Some("/out.mp4".into()),
+            ..JobOutputs::default()
+        })
+    }
+
+    /// Each job's outcome as a short word, in job order.
+    fn judged(c: &Claimed, verified: Vec<Option<JobOutputs>>, ended: Ended) -> Vec<String> {
+        let n = c.jobs.len();
+        let size = c.batch.batch_size as usize;
+        let groups: Vec<_> = (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect();
+        let mut r = outcomes(c, verified, &groups, &ended, &vec![false; n]);
+        (0..n)
+            .map(|i| match r.outcomes.remove(&format!("jb_{i}")) {
+                Some(JobOutcome::Succeeded(_)) => "ok".to_string(),
+                Some(JobOutcome::Failed(e)) => e.code.as_str().to_string(),
+                Some(JobOutcome::Requeue) => "requeue".into(),
+                Some(JobOutcome::NotStarted) => "not_started".into(),
+                None => "none".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outcomes_follow_how_the_program_ended() {
+        let c = claimed(6, 2);
+        let exited = |code| Ended {
+            code: Some(code),
+            ..Ended::default()
+        };
+        // A clean exit: a missing output failed (blocked when the log says so).
+        let some = vec![output(), None, output(), output(), output(), output()];
+        assert_eq!(
+            judged(&c, some.clone(), exited(0))[..2],
+            ["ok", "no_output"]
+        );
+        let blocked = Ended {
+            blocked: true,
+            ..exited(0)
+        };
+        assert_eq!(judged(&c, some, blocked)[1], "blocked_by_safety_filter");
+        // It died in its second group: that group failed, the first kept its outputs, the
+        // third never ran.
+        let died = vec![output(), output(), output(), None, None, None];
+        assert_eq!(
+            judged(&c, died.clone(), exited(1)),
+            ["ok", "ok", "ok", "process_died", "requeue", "requeue"]
+        );
+        let timed_out = Ended {
+            timed_out: true,
+            ..Ended::default()
+        };
+        assert_eq!(judged(&c, died.clone(), timed_out)[3], "timeout");
+        // Canceled: whatever did not finish goes back.
+        let canceled = Ended {
+            canceled: true,
+            ..exited(143)
+        };
+        assert_eq!(judged(&c, died.clone(), canceled)[3..], ["requeue"; 3]);
+        // Out of memory: the unfinished are left without outcome, for the queue to split.
+        let oom = Ended {
+            out_of_memory: true,
+            ..exited(1)
+        };
+        assert_eq!(judged(&c, died, oom)[3..], ["none"; 3]);
+        let one_group = std::iter::once(0..6).collect::<Vec<_>>();
+        let mut r = outcomes(&c, vec![None; 6], &one_group, &exited(1), &[false; 6]);
+        assert!(r
+            .error
+            .take()
+            .is_some_and(|e| e.code == ErrorCode::ProcessDied));
+        // It never started: every job goes back, without an attempt counted.
+        let spawn = Ended {
+            spawn_error: Some("no such program".into()),
+            ..Ended::default()
+        };
+        assert_eq!(judged(&c, vec![None; 6], spawn), ["not_started"; 6]);
+    }
+
+    #[test]
+    fn an_ambiguous_output_is_never_guessed() {
+        let c = claimed(2, 2);
+        let one_group = std::iter::once(0..2).collect::<Vec<_>>();
+        let r = outcomes(
+            &c,
+            vec![output(), None],
+            &one_group,
+            &Ended {
+                code: Some(0),
+                ..Ended::default()
+            },
+            &[false, true],
+        );
+        match &r.outcomes["jb_1"] {
+            JobOutcome::Failed(e) => assert_eq!(e.code, ErrorCode::OutputUnverified),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.log_path.as_deref(), Some("/data/batches/bt_1/run.log"));
+    }
 
     #[test]
     fn the_default_transfer1_command_starts_one_process_per_gpu() {

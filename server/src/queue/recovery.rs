@@ -1,7 +1,7 @@
 //! Start-up: load the store and repair what the last run left behind.
 
-use super::batches::attempts_exhausted;
-use super::{Queue, ORDER_GAP};
+use super::state::ORDER_GAP;
+use super::Queue;
 use crate::error::Error;
 use crate::ids;
 use crate::store::{Change, Meta};
@@ -74,15 +74,11 @@ impl Queue {
             for record in running {
                 let mut r = record.clone();
                 if r.job.attempts >= max_attempts {
-                    r.job.status = JobStatus::Failed;
-                    r.job.error = Some(attempts_exhausted(r.job.attempts));
-                    r.job.finished_at = Some(now.clone());
+                    r.fail(attempts_exhausted(r.job.attempts), None, &now);
                     failed += 1;
                 } else {
-                    r.job.status = JobStatus::Queued;
-                    r.job.batch_id = None;
-                    r.job.started_at = None;
-                    r.order = state.free_order_key(r.order, change);
+                    let order = state.free_order_key(r.order, change);
+                    r.requeue(order, true);
                     returned += 1;
                 }
                 change.jobs.push(r);
@@ -99,23 +95,16 @@ impl Queue {
                 let mut b = record.clone();
                 if b.batch.status == BatchStatus::Pending {
                     dissolved += 1;
-                    b.batch.status = BatchStatus::Canceled;
                     for id in &b.batch.job_ids {
                         let job = &state.jobs[id];
                         if job.job.status == JobStatus::Queued {
                             let mut j = job.clone();
-                            j.job.batch_id = None;
+                            j.leave_batch();
                             change.jobs.push(j);
                         }
                     }
-                } else {
-                    b.batch.status = BatchStatus::Failed;
                 }
-                b.batch.finished_at = Some(now.clone());
-                b.batch.error = Some(ErrorBody {
-                    code: ErrorCode::Interrupted,
-                    message: "the daemon stopped before this batch finished; its jobs went back to the queue".into(),
-                });
+                b.interrupt(&now);
                 change.batches.push(b);
             }
             if unclean {
@@ -150,13 +139,21 @@ impl Queue {
                 if let Err(e) = profile.check(job.kind, &job.config) {
                     tracing::warn!(job = %job.id, code = %e.code, "a queued job cannot run on this executor");
                     let mut r = record.clone();
-                    r.job.status = JobStatus::Failed;
-                    r.job.error = Some(ErrorBody::new(e.code, e.message));
-                    r.job.finished_at = Some(now.clone());
+                    r.fail(ErrorBody::new(e.code, e.message), None, &now);
                     change.jobs.push(r);
                 }
             }
             Ok(())
         })
     }
+}
+
+/// Failure recorded on jobs a recovery found running too often.
+fn attempts_exhausted(attempts: u32) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::AttemptsExhausted,
+        format!(
+            "the daemon stopped while this job ran, {attempts} times; not retrying it (queue.max_attempts)"
+        ),
+    )
 }
