@@ -28,17 +28,6 @@ pub struct Application {
     grace: Duration,
 }
 
-/// The OpenAPI document, as served at `/api-docs/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .service(scope("/api/v1").configure(api::configure_v1))
-        .configure(api::configure_root)
-        .split_for_parts();
-    api
-}
-
 fn spa_dir(config: &Config) -> PathBuf {
     config
         .spa_dir
