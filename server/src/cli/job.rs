@@ -1,7 +1,7 @@
 //! `cosmosq job ...`: client subcommands over the REST API.
 
-use super::client::{pretty_json, render_table, segment, Align, Client, API};
-use super::prompt::AddOutput;
+use super::http::{segment, Client, API};
+use super::output::{pretty_json, render_table, show_created, show_list, AddOutput, Align};
 use super::{CliError, Remote};
 use clap::{Args, Subcommand};
 use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
@@ -244,13 +244,8 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
         JobCommand::Add(args) => {
             let input = job_input(&args)?;
             let job: Job = client.post(&format!("{API}/jobs"), &input)?;
-            if args.output.quiet {
-                println!("{}", job.id);
-            } else if args.output.json {
-                println!("{}", pretty_json(&job));
-            } else {
-                println!("queued {}", summary(&job));
-            }
+            let sentence = format!("queued {}", summary(&job));
+            show_created(&job, &job.id, args.output, sentence);
         }
         JobCommand::Ls { status, json } => {
             let query: Vec<(&str, String)> = status
@@ -258,16 +253,11 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
                 .into_iter()
                 .collect();
             let jobs: Vec<Job> = client.get_query(&format!("{API}/jobs"), &query)?;
-            if json {
-                println!("{}", pretty_json(&jobs));
-            } else if jobs.is_empty() {
-                match status {
-                    Some(s) => println!("no {s} jobs"),
-                    None => println!("no jobs"),
-                }
-            } else {
-                print!("{}", table(&jobs));
-            }
+            let empty = match status {
+                Some(s) => format!("no {s} jobs"),
+                None => "no jobs".into(),
+            };
+            show_list(&jobs, json, &empty, table);
         }
         JobCommand::Show { id } => {
             let job: Job = client.get(&job_path(&id))?;

@@ -1,12 +1,15 @@
 //! Command-line entry: argument parsing and dispatch to the subcommands.
 
 mod batch;
-mod client;
+mod http;
 mod job;
+mod output;
 mod plan;
 mod prompt;
 mod queue;
 mod serve;
+mod sse;
+mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,6 +1,9 @@
 //! `cosmosq prompt ...`: client subcommands over the REST API.
 
-use super::client::{pretty_json, render_table, segment, short_time, truncate, Align, Client, API};
+use super::http::{segment, Client, API};
+use super::output::{
+    pretty_json, render_table, short_time, show_created, show_list, truncate, AddOutput, Align,
+};
 use super::{CliError, Remote};
 use clap::{Args, Subcommand};
 use cosmosq_shared::api::{Prompt, PromptInput};
@@ -51,17 +54,6 @@ pub struct AddArgs {
     control_videos: Vec<(Control, PathBuf)>,
     #[command(flatten)]
     output: AddOutput,
-}
-
-/// How `add` subcommands print what they created.
-#[derive(Args, Clone, Copy)]
-pub struct AddOutput {
-    /// Print only the new id (for scripts).
-    #[arg(short, long, conflicts_with = "json")]
-    pub quiet: bool,
-    /// Print the created object as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Parse `CONTROL=PATH` of `--control-video`.
@@ -151,25 +143,13 @@ pub fn run(remote: &Remote, command: PromptCommand) -> Result<(), CliError> {
         PromptCommand::Add(args) => {
             let input = prompt_input(&args)?;
             let prompt: Prompt = client.post(&format!("{API}/prompts"), &input)?;
-            if args.output.quiet {
-                println!("{}", prompt.id);
-            } else if args.output.json {
-                println!("{}", pretty_json(&prompt));
-            } else {
-                println!("created {}", summary(&prompt));
-            }
+            let sentence = format!("created {}", summary(&prompt));
+            show_created(&prompt, &prompt.id, args.output, sentence);
         }
         PromptCommand::Ls { json } => {
             let prompts: Vec<Prompt> = client.get(&format!("{API}/prompts"))?;
-            if json {
-                println!("{}", pretty_json(&prompts));
-            } else if prompts.is_empty() {
-                println!(
-                    "no prompts (create one with `cosmosq prompt add --text ... --video ...`)"
-                );
-            } else {
-                print!("{}", table(&prompts));
-            }
+            let empty = "no prompts (create one with `cosmosq prompt add --text ... --video ...`)";
+            show_list(&prompts, json, empty, table);
         }
         PromptCommand::Show { id } => {
             let prompt: Prompt = client.get(&format!("{API}/prompts/{}", segment(&id)))?;

@@ -1,6 +1,7 @@
 //! `cosmosq queue ...`: client subcommands over the REST API.
 
-use super::client::{pretty_json, Client, API};
+use super::http::{Client, API};
+use super::output::show;
 use super::{CliError, Remote};
 use clap::builder::BoolishValueParser;
 use clap::Subcommand;
@@ -95,11 +96,7 @@ pub fn run(remote: &Remote, command: QueueCommand) -> Result<(), CliError> {
     match command {
         QueueCommand::Show { json } => {
             let view: QueueView = client.get(&format!("{API}/queue"))?;
-            if json {
-                println!("{}", pretty_json(&view));
-            } else {
-                print!("{}", render(&view));
-            }
+            show(&view, json, render);
         }
         QueueCommand::Pause => {
             let view: QueueView = client.post_empty(&format!("{API}/queue/pause"))?;

@@ -1,11 +1,12 @@
-//! A small blocking client for the daemon's REST API, the Server-Sent Events reader, and the
-//! output helpers the client subcommands share.
+//! A small blocking client for the daemon's REST API: requests, the token, and every failure
+//! turned into a [`CliError`] with the right exit code.
 
+use super::output::truncate;
+use super::sse::EventStream;
 use super::{CliError, Remote};
-use cosmosq_shared::api::Event;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::io::{self, BufRead, BufReader};
+use std::io::BufReader;
 use std::time::Duration;
 
 /// Prefix of every REST path.
@@ -310,203 +311,12 @@ pub fn segment(id: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Server-Sent Events
 
-/// One raw SSE message: its event name (`message` when none was given) and its data lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseMessage {
-    pub event: String,
-    pub data: String,
-}
-
-/// Reads SSE messages line by line from a (streaming) reader, following the WHATWG rules:
-/// `:` lines are comments (keep-alives), `data:` lines accumulate, a blank line dispatches.
-pub struct SseReader<R> {
-    reader: R,
-    line: Vec<u8>,
-}
-
-impl<R: BufRead> SseReader<R> {
-    pub fn new(reader: R) -> Self {
-        SseReader {
-            reader,
-            line: Vec::new(),
-        }
-    }
-
-    /// The next complete message; `None` at the end of the stream (an unfinished message at
-    /// the end is dropped, as the standard says).
-    pub fn next_message(&mut self) -> io::Result<Option<SseMessage>> {
-        let mut event = String::new();
-        let mut data: Option<String> = None;
-        loop {
-            self.line.clear();
-            if self.reader.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(None);
-            }
-            let text = String::from_utf8_lossy(&self.line);
-            let line = text.trim_end_matches('\n').trim_end_matches('\r');
-            if line.is_empty() {
-                match data.take() {
-                    Some(data) => {
-                        let event = if event.is_empty() {
-                            "message".to_string()
-                        } else {
-                            event
-                        };
-                        return Ok(Some(SseMessage { event, data }));
-                    }
-                    None => {
-                        event.clear();
-                        continue;
-                    }
-                }
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = match line.split_once(':') {
-                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-                None => (line, ""),
-            };
-            match field {
-                "event" => event = value.to_string(),
-                "data" => match &mut data {
-                    Some(d) => {
-                        d.push('\n');
-                        d.push_str(value);
-                    }
-                    None => data = Some(value.to_string()),
-                },
-                _ => {} // id, retry and unknown fields: not needed here
-            }
-        }
-    }
-}
-
-/// The daemon's events, parsed into [`Event`]s.
-pub struct EventStream {
-    sse: SseReader<Box<dyn BufRead + Send>>,
-}
-
-impl EventStream {
-    pub fn new(reader: impl BufRead + Send + 'static) -> Self {
-        EventStream {
-            sse: SseReader::new(Box::new(reader)),
-        }
-    }
-
-    /// The next event; `None` when the daemon closed the stream. Events of unknown types (a
-    /// newer daemon) are skipped.
-    pub fn next_event(&mut self) -> Result<Option<Event>, CliError> {
-        loop {
-            let message = self.sse.next_message().map_err(|e| {
-                CliError::unavailable(format!("lost the daemon's event stream: {e}"))
-            })?;
-            let Some(message) = message else {
-                return Ok(None);
-            };
-            if let Some(event) = parse_event(&message)? {
-                return Ok(Some(event));
-            }
-        }
-    }
-}
-
-/// Parse one SSE message into an [`Event`]; `Ok(None)` for message types this client does not
-/// know.
-pub fn parse_event(message: &SseMessage) -> Result<Option<Event>, CliError> {
-    match message.event.as_str() {
-        "resync" => Ok(Some(Event::Resync)),
-        "job" | "batch" | "progress" | "queue" => {
-            serde_json::from_str(&message.data).map(Some).map_err(|e| {
-                CliError::unavailable(format!(
-                    "malformed `{}` event from the daemon: {e}",
-                    message.event
-                ))
-            })
-        }
-        // Untyped messages may still carry a tagged event.
-        "message" => Ok(serde_json::from_str(&message.data).ok()),
-        _ => Ok(None),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Output helpers
-
-/// How a table column is aligned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    Left,
-    Right,
-}
-
-/// A plain-text table with a header row; columns as wide as their widest cell.
-pub fn render_table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = columns.iter().map(|(h, _)| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                text += "  ";
-            }
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            match columns[i].1 {
-                Align::Left => {
-                    text += cell;
-                    text += &" ".repeat(pad);
-                }
-                Align::Right => {
-                    text += &" ".repeat(pad);
-                    text += cell;
-                }
-            }
-        }
-        out += text.trim_end();
-        out.push('\n');
-    };
-    line(&mut columns.iter().map(|(h, _)| *h));
-    for row in rows {
-        line(&mut row.iter().map(String::as_str).take(columns.len()));
-    }
-    out
-}
-
-/// Shorten `text` to at most `max` characters, ending with `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// An RFC 3339 UTC timestamp as `YYYY-MM-DD HH:MM:SS` (anything else is shown as given).
-pub fn short_time(rfc3339: &str) -> String {
-    let bytes = rfc3339.as_bytes();
-    if bytes.len() >= 19 && bytes[10] == b'T' && rfc3339.is_char_boundary(19) {
-        format!("{} {}", &rfc3339[..10], &rfc3339[11..19])
-    } else {
-        rfc3339.to_string()
-    }
-}
-
-/// `value` as indented JSON, for `show` subcommands and `--json`.
-pub fn pretty_json(value: &impl Serialize) -> String {
-    serde_json::to_string_pretty(value).expect("API values always serialise")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use cosmosq_shared::api::ErrorBody;
-    use std::io::{Cursor, Read, Write};
+    use cosmosq_shared::api::Event;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     fn remote(server: &str) -> Remote {
@@ -687,46 +497,6 @@ mod tests {
     }
 
     #[test]
-    fn sse_messages_skip_comments_and_join_data_lines() {
-        let text = ": keep-alive\n\nevent: job\ndata: {\"a\":\ndata: 1}\n\n:ping\r\nevent: queue\r\ndata:x\r\n\r\ndata: no name\n\nevent: partial\ndata: y";
-        let mut sse = SseReader::new(Cursor::new(text.as_bytes()));
-        let m = sse.next_message().unwrap().unwrap();
-        assert_eq!((m.event.as_str(), m.data.as_str()), ("job", "{\"a\":\n1}"));
-        let m = sse.next_message().unwrap().unwrap();
-        assert_eq!((m.event.as_str(), m.data.as_str()), ("queue", "x"));
-        let m = sse.next_message().unwrap().unwrap();
-        assert_eq!((m.event.as_str(), m.data.as_str()), ("message", "no name"));
-        assert_eq!(sse.next_message().unwrap(), None);
-    }
-
-    #[test]
-    fn event_stream_parses_events_and_skips_unknown_types() {
-        let text = "event: progress\ndata: {\"type\":\"progress\",\"batch_id\":\"bt_1\",\"progress\":0.5,\"log_tail\":[\"step 3\"]}\n\n\
-                    event: hello\ndata: {}\n\n\
-                    event: resync\ndata: {\"type\":\"resync\"}\n\n";
-        let mut events = EventStream::new(Cursor::new(text.as_bytes().to_vec()));
-        assert_eq!(
-            events.next_event().unwrap(),
-            Some(Event::Progress {
-                batch_id: "bt_1".into(),
-                progress: 0.5,
-                log_tail: vec!["step 3".into()],
-            })
-        );
-        assert_eq!(events.next_event().unwrap(), Some(Event::Resync));
-        assert_eq!(events.next_event().unwrap(), None);
-
-        let bad = SseMessage {
-            event: "batch".into(),
-            data: "{}".into(),
-        };
-        assert_eq!(
-            parse_event(&bad).unwrap_err().exit_code,
-            super::super::EXIT_UNAVAILABLE
-        );
-    }
-
-    #[test]
     fn events_stream_from_a_live_connection() {
         let body = "event: resync\ndata: {\"type\":\"resync\"}\n\n";
         let (base, server) = fake_daemon(vec![format!(
@@ -738,28 +508,5 @@ mod tests {
         assert_eq!(events.next_event().unwrap(), None);
         let requests = server.join().unwrap();
         assert!(requests[0].starts_with("GET /api/v1/events HTTP/1.1"));
-    }
-
-    #[test]
-    fn tables_align_columns() {
-        let t = render_table(
-            &[("id", Align::Left), ("n", Align::Right), ("x", Align::Left)],
-            &[
-                vec!["a".into(), "10".into(), "".into()],
-                vec!["bbb".into(), "2".into(), "z".into()],
-            ],
-        );
-        assert_eq!(t, "id    n  x\na    10\nbbb   2  z\n");
-    }
-
-    #[test]
-    fn helpers_shorten_text_and_times() {
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
-        assert_eq!(
-            short_time("2025-01-02T03:04:05.678Z"),
-            "2025-01-02 03:04:05"
-        );
-        assert_eq!(short_time("yesterday"), "yesterday");
     }
 }
