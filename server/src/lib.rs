@@ -14,3 +14,4 @@ pub mod queue;
 pub mod runner;
 pub mod startup;
 pub mod store;
+pub mod template;

@@ -2,10 +2,10 @@
 //! outputs plus the way the program ended into per-job outcomes.
 
 use super::process::{self, Ended, Launch};
-use super::template;
 use super::{BatchResult, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::queue::Claimed;
+use crate::template;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
 use cosmosq_shared::ErrorCode;
 use std::collections::BTreeMap;

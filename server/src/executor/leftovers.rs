@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub const PID_FILE: &str = "program.pid";
 /// The environment variable naming the batch directory of a run.
-pub const MARKER: &str = "COSMOSQ_BATCH_DIR";
+pub use crate::config::BATCH_DIR_VAR as MARKER;
 
 /// The leader's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
 /// together with the pid it names one process, even after the pid is reused.

@@ -8,7 +8,6 @@ mod cosmos;
 pub mod leftovers;
 mod process;
 mod simulated;
-pub mod template;
 mod transfer1;
 mod transfer25;
 

@@ -1,23 +1,22 @@
-//! Configuration: a TOML file, overridden by `COSMOSQ_*` environment variables, overridden by
-//! command-line flags. Every key is documented in the README.
+//! Configuration: a TOML file, overridden by `COSMOSQ_*` environment variables (`env`),
+//! overridden by command-line flags; checked as a whole at start (`validate`). Every key is
+//! documented in the README.
+
+mod env;
+mod validate;
+
+/// The environment variable that names a run's batch directory: every program the daemon
+/// starts inherits it (see `executor::leftovers`); it is not a configuration key.
+pub const BATCH_DIR_VAR: &str = "COSMOSQ_BATCH_DIR";
 
 use cosmosq_shared::api::QueueSettings;
-use cosmosq_shared::plan::MAX_BATCH_SIZE_LIMIT;
 use cosmosq_shared::{CostModel, Profile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// Environment variables with the prefix that are not configuration keys (the CLI client's,
-/// the log filter, and the marker the daemon gives the programs it starts).
-const NOT_CONFIG: [&str; 4] = [
-    "COSMOSQ_SERVER",
-    "COSMOSQ_TOKEN",
-    "COSMOSQ_LOG",
-    crate::executor::leftovers::MARKER,
-];
-
+/// The daemon's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -235,32 +234,10 @@ impl QueueConfig {
     }
 }
 
-/// Turn an environment value into TOML: numbers and booleans as such, lists split on `,`,
-/// anything else as a string.
-fn env_value(key: &str, raw: &str) -> toml::Value {
-    if key == "allowed_roots" {
-        return toml::Value::Array(
-            raw.split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_string()))
-                .collect(),
-        );
-    }
-    if let Ok(b) = raw.parse::<bool>() {
-        return toml::Value::Boolean(b);
-    }
-    if let Ok(i) = raw.parse::<i64>() {
-        return toml::Value::Integer(i);
-    }
-    if let Ok(f) = raw.parse::<f64>() {
-        return toml::Value::Float(f);
-    }
-    toml::Value::String(raw.to_string())
-}
-
 impl Config {
     /// Load from an optional TOML file, then apply `COSMOSQ_*` variables from `env`
-    /// (`COSMOSQ_BIND`, `COSMOSQ_QUEUE__MAX_BATCH_SIZE`: a double underscore nests).
+    /// (`COSMOSQ_BIND`, `COSMOSQ_QUEUE__MAX_BATCH_SIZE`: a double underscore nests; see
+    /// [`env::overlay`]), then check the whole ([`Config::validate`]).
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -274,33 +251,15 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        for (name, raw) in env {
-            if !name.starts_with("COSMOSQ_") || NOT_CONFIG.contains(&name.as_str()) {
-                continue;
-            }
-            let path: Vec<String> = name["COSMOSQ_".len()..]
-                .split("__")
-                .map(|s| s.to_ascii_lowercase())
-                .collect();
-            let mut table = &mut root;
-            for part in &path[..path.len() - 1] {
-                let entry = table
-                    .entry(part.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                table = entry
-                    .as_table_mut()
-                    .ok_or_else(|| format!("{name}: `{part}` is not a section"))?;
-            }
-            let key = path.last().expect("split yields at least one part");
-            table.insert(key.clone(), env_value(key, &raw));
-        }
+        env::overlay(&mut root, env)?;
         // The simulated executor's default scale makes a demonstration quick; a Cosmos program
         // runs in real time, and its time limit and refit assume so unless told otherwise.
         if let Some(executor) = root.get_mut("executor").and_then(|v| v.as_table_mut()) {
             let cosmos = executor
                 .get("profile")
                 .and_then(|p| p.as_str())
-                .is_some_and(|p| p != "simulated");
+                .and_then(Profile::parse)
+                .is_some_and(Profile::is_cosmos);
             if cosmos && !executor.contains_key("time_scale") {
                 executor.insert("time_scale".into(), toml::Value::Float(1.0));
             }
@@ -310,81 +269,6 @@ impl Config {
             .map_err(|e| format!("invalid configuration: {e}"))?;
         config.validate()?;
         Ok(config)
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
-        let addr = self.bind_addr()?;
-        let has_token = self.auth_token.as_deref().is_some_and(|t| !t.is_empty());
-        if !addr.ip().is_loopback() && !has_token {
-            return Err(format!(
-                "refusing to listen on {addr} without auth_token: set COSMOSQ_AUTH_TOKEN \
-                 (or auth_token in the config) to expose the daemon beyond this machine"
-            ));
-        }
-        if !(1..=MAX_BATCH_SIZE_LIMIT).contains(&self.queue.max_batch_size) {
-            return Err(format!(
-                "queue.max_batch_size must be from 1 to {MAX_BATCH_SIZE_LIMIT}"
-            ));
-        }
-        if self.queue.max_attempts == 0 {
-            return Err("queue.max_attempts must be at least 1".into());
-        }
-        let e = &self.executor;
-        if !(e.time_scale.is_finite() && e.time_scale >= 0.0) {
-            return Err("executor.time_scale must be a number >= 0".into());
-        }
-        if e.profile.is_cosmos() && e.time_scale <= 0.0 {
-            return Err("executor.time_scale must be above 0 for the Cosmos profiles".into());
-        }
-        if e.slots.is_empty() || e.slots.len() > 64 {
-            return Err("executor.slots must be from 1 to 64 slots".into());
-        }
-        if e.command.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err("executor.command must name a program".into());
-        }
-        // Template variables: only known ones (see executor::template).
-        let check = |what: &str, text: &str| {
-            crate::executor::template::check(text).map_err(|m| format!("executor.{what}: {m}"))
-        };
-        for t in e.command.iter().flatten() {
-            check("command", t)?;
-        }
-        for t in &e.extra_args {
-            check("extra_args", t)?;
-        }
-        for v in e.env.values() {
-            check("env", v)?;
-        }
-        if let Some(w) = &e.workdir {
-            check("workdir", &w.display().to_string())?;
-        }
-        for slot in e.slots.list() {
-            for t in slot.prefix.iter().chain(slot.env.values()) {
-                check("slots", t)?;
-            }
-        }
-        for (what, v) in [
-            ("timeout_factor", e.timeout_factor),
-            ("timeout_min_seconds", e.timeout_min_seconds),
-            ("cancel_grace_seconds", e.cancel_grace_seconds),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("executor.{what} must be a number >= 0"));
-            }
-        }
-        if self.max_event_streams == 0 {
-            return Err("max_event_streams must be at least 1".into());
-        }
-        if !(self.probe_timeout_seconds.is_finite() && self.probe_timeout_seconds > 0.0) {
-            return Err("probe_timeout_seconds must be a number above 0".into());
-        }
-        if self.max_body_bytes < 1024 {
-            return Err("max_body_bytes must be at least 1024".into());
-        }
-        self.cost_model
-            .validate()
-            .map_err(|e| format!("cost_model: {}", e.message))?;
-        Ok(())
     }
 
     /// Make `data_dir` absolute (relative to the working directory now).
