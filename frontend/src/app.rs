@@ -7,18 +7,12 @@ use crate::components::run_settings::RunSettings;
 use crate::components::settings::SettingsPanel;
 use crate::events;
 use crate::pages::{prompts::PromptsPage, queue::QueuePage, runs::RunsPage};
+use crate::routes;
 use crate::store::{use_store, Link, Store};
 use cosmosq_shared::Profile;
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
-
-/// Route paths.
-pub mod routes {
-    pub const PROMPTS: &str = "/prompts";
-    pub const QUEUE: &str = "/queue";
-    pub const RUNS: &str = "/runs";
-}
 
 #[component]
 pub fn App() -> impl IntoView {

@@ -2,8 +2,8 @@
 //! executor and records the outcome.
 
 use crate::config::SlotConfig;
-use crate::executor::{BatchResult, Executor, JobOutcome, Progress};
-use crate::queue::{Claimed, Queue};
+use crate::executor::{BatchResult, Claimed, Executor, JobOutcome, Progress};
+use crate::queue::Queue;
 use cosmosq_shared::api::ErrorBody;
 use cosmosq_shared::ErrorCode;
 use std::sync::Arc;

@@ -2,11 +2,11 @@
 //! runs, delete it, view its runs, and add jobs for it to the queue.
 
 use crate::api;
-use crate::app::routes;
 use crate::components::badges::JobStatusBadge;
 use crate::components::prompt_form::PromptForm;
 use crate::components::run_settings::AddToQueue;
 use crate::model::short_id;
+use crate::routes;
 use crate::store::use_store;
 use cosmosq_shared::api::{JobStatus, Prompt};
 use leptos::prelude::*;

@@ -3,11 +3,11 @@
 //! paused, the Smart Batching panel.
 
 use crate::api::{self, ApiResult};
-use crate::app::routes;
 use crate::components::badges::{ControlBadges, JobStatusBadge};
 use crate::components::batch_progress::BatchProgress;
 use crate::components::smart_batching::SmartBatching;
 use crate::model::short_id;
+use crate::routes;
 use crate::store::{use_store, Store};
 use cosmosq_shared::api::{Job, JobStatus, QueueSettingsPatch, QueueView};
 use leptos::prelude::*;

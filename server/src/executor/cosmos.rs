@@ -2,9 +2,9 @@
 //! outputs plus the way the program ended into per-job outcomes.
 
 use super::process::{self, Ended, Launch};
+use super::Claimed;
 use super::{BatchResult, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
-use crate::queue::Claimed;
 use crate::template;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
 use cosmosq_shared::ErrorCode;
@@ -241,8 +241,8 @@ pub fn outcomes(
 #[cfg(test)]
 mod tests {
     use super::{launch_settings, outcomes, shell_quote, Ended, ExecutorConfig, SlotConfig};
+    use crate::executor::Claimed;
     use crate::executor::JobOutcome;
-    use crate::queue::Claimed;
     use cosmosq_shared::api::{Batch, BatchStatus, Job, JobOutputs, JobStatus, Prompt, VideoInfo};
     use cosmosq_shared::{ErrorCode, JobConfig, PlanMode, Profile};
 

@@ -12,15 +12,26 @@ mod transfer1;
 mod transfer25;
 
 use crate::config::{Config, SlotConfig};
-use crate::queue::Claimed;
-use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs};
+use cosmosq_shared::api::{Batch, ErrorBody, Job, JobOutputs, Prompt};
 use cosmosq_shared::{Control, Profile};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 pub use simulated::Simulated;
+
+/// A batch handed to a worker: everything the executor needs, and how to stop it.
+pub struct Claimed {
+    pub batch: Batch,
+    /// The batch's jobs in run order, each with its prompt.
+    pub jobs: Vec<(Job, Prompt)>,
+    /// `<data_dir>/batches/<batch id>`, for the executor's files.
+    pub dir: PathBuf,
+    pub cancel: CancellationToken,
+}
 
 /// How one job of a batch ended.
 #[derive(Debug, Clone, PartialEq)]

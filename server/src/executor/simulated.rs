@@ -7,8 +7,8 @@
 //! shares the batch with others (the queue then splits the batch and retries the parts, and
 //! learns the lower safe size), and succeeds alone.
 
+use super::Claimed;
 use super::{effective_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
-use crate::queue::Claimed;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
 use cosmosq_shared::ErrorCode;
 use serde_json::json;

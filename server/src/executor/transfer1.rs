@@ -8,9 +8,9 @@
 
 use super::cosmos::{self, read_text};
 use super::process::parse_progress;
+use super::Claimed;
 use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
-use crate::queue::Claimed;
 use cosmosq_shared::api::JobOutputs;
 use cosmosq_shared::{Control, JobKind};
 use serde_json::{json, Map, Value};

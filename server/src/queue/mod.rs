@@ -54,7 +54,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use commit::{exit_on_storage_failure, OnStorageFailure, STORAGE_FAILURE_EXIT};
-pub use running::Claimed;
 pub use view::ViewBytes;
 
 /// The queue of prompts, jobs and batches: its state in memory, kept in step with the store.

@@ -4,12 +4,11 @@
 use super::state::{Live, State};
 use super::Queue;
 use crate::error::Error;
-use crate::executor::{BatchResult, JobOutcome};
+use crate::executor::{BatchResult, Claimed, JobOutcome};
 use crate::ids;
 use crate::store::{BatchRecord, JobRecord};
-use cosmosq_shared::api::{Batch, BatchStatus, Event, Job, JobStatus, Prompt};
+use cosmosq_shared::api::{Batch, BatchStatus, Event, JobStatus};
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 /// Log lines kept per running batch for progress events, and their total size: every event
@@ -18,16 +17,6 @@ const LOG_TAIL: usize = 20;
 const LOG_TAIL_BYTES: usize = 16 << 10;
 /// A line longer than this is shortened in the tail (the batch's `run.log` keeps it whole).
 const LOG_TAIL_LINE_BYTES: usize = 4 << 10;
-
-/// A batch handed to a worker: everything the executor needs, and how to stop it.
-pub struct Claimed {
-    pub batch: Batch,
-    /// The batch's jobs in run order, each with its prompt.
-    pub jobs: Vec<(Job, Prompt)>,
-    /// `<data_dir>/batches/<batch id>`, for the executor's files.
-    pub dir: PathBuf,
-    pub cancel: CancellationToken,
-}
 
 impl Queue {
     /// Batches, newest first.

@@ -369,11 +369,6 @@ impl Store {
             })?;
         Ok(())
     }
-
-    /// Bytes the database takes on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
