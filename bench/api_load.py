@@ -57,8 +57,9 @@ def post_script(path, body):
 
 
 def fill(port, body, n, threads=16):
-    """Add `n` jobs with `threads` concurrent keep-alive clients."""
-    data = json.dumps(body).encode()
+    """Add `n` jobs with `threads` concurrent keep-alive clients; `body` is the job, or a
+    function of the job's index that gives it."""
+    make = body if callable(body) else (lambda _i, data=json.dumps(body).encode(): data)
     left = [n]
     lock = threading.Lock()
 
@@ -69,6 +70,10 @@ def fill(port, body, n, threads=16):
                 if left[0] == 0:
                     return
                 left[0] -= 1
+                i = left[0]
+            data = make(i)
+            if not isinstance(data, bytes):
+                data = json.dumps(data).encode()
             conn.request("POST", "/api/v1/jobs", body=data,
                          headers={"content-type": "application/json"})
             resp = conn.getresponse()

@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_load import post_script, wrk  # noqa: E402
+from api_load import fill, post_script, wrk  # noqa: E402
 from common import Daemon, machine, make_clip, private_copy, release_binary, tempdir, write_results  # noqa: E402
 
 
@@ -84,33 +84,10 @@ WEIGHTS = [{"edge": 0.5}, {"depth": 0.5}, {"edge": 0.4, "depth": 0.3}, {"vis": 0
            {"seg": 0.5, "edge": 0.2}, {"edge": 0.7}]
 
 
-def fill_varied(port, prompt, n, threads=16):
+def fill_varied(port, prompt, n):
     """Add `n` jobs of six control signatures and weights (the planner has work to do)."""
-    left = [n]
-    lock = threading.Lock()
-
-    def work():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                if left[0] == 0:
-                    return
-                left[0] -= 1
-                i = left[0]
-            body = {"prompt_id": prompt, "config": {"weights": WEIGHTS[i % len(WEIGHTS)],
-                                                    "seed": i % 3}}
-            conn.request("POST", "/api/v1/jobs", body=json.dumps(body),
-                         headers={"content-type": "application/json"})
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status != 201:
-                raise RuntimeError(f"add: {resp.status}")
-
-    ts = [threading.Thread(target=work) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    fill(port, lambda i: {"prompt_id": prompt,
+                          "config": {"weights": WEIGHTS[i % len(WEIGHTS)], "seed": i % 3}}, n)
 
 
 def probe_body(port, path):

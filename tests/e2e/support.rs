@@ -55,6 +55,19 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// The answer to [`TestApp::raw`]: status, headers (names lowercased) and body text.
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
 impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
@@ -262,6 +275,42 @@ impl TestApp {
                 .header("content-type", "application/json")
                 .send(body),
         )
+    }
+
+    /// One raw HTTP/1.1 exchange, exactly as written, so any method, header (a foreign `Host`
+    /// included) and body can be sent; `Host` is the daemon's unless `headers` names one.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> RawReply {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req += &format!("Host: {addr}\r\n");
+        }
+        for (k, v) in headers {
+            req += &format!("{k}: {v}\r\n");
+        }
+        req += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        stream.write_all(req.as_bytes()).unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:.200}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        RawReply {
+            status,
+            headers,
+            body: body.to_string(),
+        }
     }
 
     /// Everything a request could change: prompts, jobs, batches and the queue's settings

@@ -122,13 +122,7 @@ impl Client {
         let response = request.call().map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let body = response
-                .into_body()
-                .with_config()
-                .limit(BODY_LIMIT)
-                .lossy_utf8(true)
-                .read_to_string()
-                .unwrap_or_default();
+            let body = read_body(response).unwrap_or_default();
             let reply = Reply { status, body };
             return Err(status_error(&self.base, &reply, self.token.is_some()));
         }
@@ -196,13 +190,7 @@ impl Client {
         };
         let response = result.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .lossy_utf8(true)
-            .read_to_string()
-            .map_err(|e| self.transport_error(e))?;
+        let body = read_body(response).map_err(|e| self.transport_error(e))?;
         Ok(Reply { status, body })
     }
 
@@ -214,6 +202,16 @@ impl Client {
     fn transport_error(&self, e: ureq::Error) -> CliError {
         transport_error(&self.base, e)
     }
+}
+
+/// A reply's body as text, at most [`BODY_LIMIT`] bytes (invalid UTF-8 replaced).
+fn read_body(response: ureq::http::Response<ureq::Body>) -> Result<String, ureq::Error> {
+    response
+        .into_body()
+        .with_config()
+        .limit(BODY_LIMIT)
+        .lossy_utf8(true)
+        .read_to_string()
 }
 
 /// Normalise `--server`: add `http://` when no scheme is given, drop trailing slashes.

@@ -4,9 +4,8 @@
 
 use crate::support::TestApp;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
 
-/// Send one request exactly as written (headers and all) and read the answer.
+/// Send one request exactly as written; its status and JSON body.
 fn raw(
     app: &TestApp,
     method: &str,
@@ -14,27 +13,8 @@ fn raw(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value) {
-    let addr = app.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        request += &format!("Host: {addr}\r\n");
-    }
-    for (k, v) in headers {
-        request += &format!("{k}: {v}\r\n");
-    }
-    request += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:.200}"));
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let r = app.raw(method, path, headers, body);
+    (r.status, r.json())
 }
 
 #[test]
