@@ -20,6 +20,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
+/// The running daemon: its HTTP server, the queue and one worker per executor slot.
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,

@@ -26,6 +26,7 @@ use utoipa_actix_web::{scope, AppExt, OpenApiFactory};
         (name = "operations", description = "Health and metrics"),
     )
 )]
+/// The OpenAPI document's description, tags and security (the paths come from the routes).
 pub struct ApiDoc;
 
 struct BearerAuth;

@@ -14,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+/// One launch of a program: its argv, where and with what environment it runs, its log,
+/// and its time limits.
 pub struct Launch {
     pub argv: Vec<String>,
     pub workdir: Option<PathBuf>,

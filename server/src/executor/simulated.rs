@@ -21,6 +21,7 @@ pub const FAIL_MARKER: &str = "[simulate:fail]";
 /// Marker in a prompt's text that makes a batch of more than one job run out of memory.
 pub const OOM_MARKER: &str = "[simulate:oom]";
 
+/// Runs batches without a GPU: the cost model's time, scaled; placeholder outputs.
 pub struct Simulated {
     time_scale: f64,
 }

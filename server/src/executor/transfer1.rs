@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// Runs batches with Cosmos-Transfer1's `transfer.py`.
 pub struct Transfer1 {
     config: ExecutorConfig,
 }

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Runs batches with Cosmos-Transfer2.5's `examples/inference.py`.
 pub struct Transfer25 {
     config: ExecutorConfig,
 }
