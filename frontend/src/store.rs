@@ -55,10 +55,18 @@ pub struct Store {
     /// Prompts and jobs have been loaded once (until then, empty lists mean "loading").
     pub loaded: RwSignal<bool>,
     pub notices: RwSignal<Vec<Notice>>,
-    /// 0 idle, 1 a queue reload in flight, 2 in flight and another one wanted.
-    queue_reload: StoredValue<u8>,
+    queue_reload: StoredValue<Reload>,
     prompts_loading: StoredValue<bool>,
     next_notice: StoredValue<u64>,
+}
+
+/// Where a queue reload stands (reloads asked for while one runs fold into one more).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    Idle,
+    InFlight,
+    /// In flight, and another one wanted when it ends.
+    Again,
 }
 
 pub fn use_store() -> Store {
@@ -86,7 +94,7 @@ impl Store {
             link: RwSignal::new(Link::Connecting),
             loaded: RwSignal::new(false),
             notices: RwSignal::new(Vec::new()),
-            queue_reload: StoredValue::new(0),
+            queue_reload: StoredValue::new(Reload::Idle),
             prompts_loading: StoredValue::new(false),
             next_notice: StoredValue::new(0),
         }
@@ -172,22 +180,22 @@ impl Store {
     /// Reload the queue (its order and positions); bursts of calls coalesce into one or two
     /// requests.
     pub fn reload_queue(self) {
-        if self.queue_reload.get_value() > 0 {
-            self.queue_reload.set_value(2);
+        if self.queue_reload.get_value() != Reload::Idle {
+            self.queue_reload.set_value(Reload::Again);
             return;
         }
-        self.queue_reload.set_value(1);
+        self.queue_reload.set_value(Reload::InFlight);
         spawn_local(async move {
             loop {
                 match api::queue().await {
                     Ok(q) => self.set_queue(q),
                     Err(e) => self.error(&e),
                 }
-                if self.queue_reload.get_value() == 2 {
-                    self.queue_reload.set_value(1);
+                if self.queue_reload.get_value() == Reload::Again {
+                    self.queue_reload.set_value(Reload::InFlight);
                     continue;
                 }
-                self.queue_reload.set_value(0);
+                self.queue_reload.set_value(Reload::Idle);
                 break;
             }
         });

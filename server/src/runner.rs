@@ -15,7 +15,7 @@ struct Sink<'a> {
 }
 
 impl Progress for Sink<'_> {
-    fn report(&self, progress: f64, line: Option<String>) {
+    fn report(&self, progress: Option<f64>, line: Option<String>) {
         self.queue.report_progress(self.batch_id, progress, line);
     }
 }

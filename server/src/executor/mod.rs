@@ -59,10 +59,10 @@ pub struct BatchResult {
     pub out_of_memory: bool,
 }
 
-/// Where an executor reports progress (0..=1; negative = unchanged) and log lines while a
-/// batch runs.
+/// Where an executor reports progress while a batch runs: the fraction done (0..=1) when it
+/// is known, and a new log line when there is one.
 pub trait Progress: Send + Sync {
-    fn report(&self, progress: f64, line: Option<String>);
+    fn report(&self, progress: Option<f64>, line: Option<String>);
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -183,7 +183,7 @@ async fn pump<R: AsyncRead + Unpin>(
             line
         };
         log.lock().unwrap_or_else(|p| p.into_inner()).write(&shown);
-        progress.report(fraction.unwrap_or(-1.0), Some(shown));
+        progress.report(fraction, Some(shown));
     };
     let mut lines = Lines::default();
     let mut buf = vec![0u8; 64 << 10];

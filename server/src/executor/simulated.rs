@@ -37,7 +37,7 @@ struct Log(std::fs::File);
 impl Log {
     fn line(&mut self, progress: &dyn Progress, fraction: f64, text: String) {
         let _ = writeln!(self.0, "{text}");
-        progress.report(fraction, Some(text));
+        progress.report(Some(fraction), Some(text));
     }
 }
 
@@ -160,7 +160,7 @@ impl Executor for Simulated {
                         );
                         return result;
                     }
-                    progress.report(start + share * t as f64 / ticks as f64, None);
+                    progress.report(Some(start + share * t as f64 / ticks as f64), None);
                 }
                 let outcome = if prompt.text.contains(FAIL_MARKER) {
                     JobOutcome::Failed(ErrorBody {

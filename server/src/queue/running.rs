@@ -124,14 +124,14 @@ impl Queue {
         !state.meta().paused && !state.order.is_empty()
     }
 
-    /// A running batch's progress (0..=1) and, optionally, a new log line.
-    pub fn report_progress(&self, batch_id: &str, progress: f64, line: Option<String>) {
+    /// A running batch's progress (0..=1, when known) and, optionally, a new log line.
+    pub fn report_progress(&self, batch_id: &str, progress: Option<f64>, line: Option<String>) {
         let mut state = self.lock();
         let Some(live) = state.live.get_mut(batch_id) else {
             return;
         };
-        if progress >= 0.0 {
-            live.progress = progress.min(1.0).max(live.progress);
+        if let Some(p) = progress.filter(|p| *p >= 0.0) {
+            live.progress = p.min(1.0).max(live.progress);
         }
         if let Some(mut line) = line {
             if line.len() > LOG_TAIL_LINE_BYTES {
