@@ -248,6 +248,15 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
+        // Until the child has exec'd, /proc shows the parent's environment, without the marker.
+        let environ = format!("/proc/{}/environ", child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(&environ)
+            .is_ok_and(|e| e.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()))
+        {
+            assert!(Instant::now() < deadline, "the child never exec'd");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let other = tempfile::tempdir().unwrap();
         assert!(
             stop_all(other.path(), Duration::from_secs(1)).is_empty(),
