@@ -95,19 +95,21 @@ impl Application {
                 .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
                     // Reads show only durable state: a change applied in memory but not yet
                     // flushed (group commit) is waited for, not shown and then lost in a crash.
+                    // The wait comes after the handler read the state, so it covers whatever
+                    // the reply shows, even a change applied while the request was on its way.
                     let queue = settled.clone();
                     async move {
-                        if req.method() == actix_web::http::Method::GET
-                            && req.path().starts_with("/api/")
-                            && !queue.is_settled()
-                        {
+                        let read = req.method() == actix_web::http::Method::GET
+                            && req.path().starts_with("/api/");
+                        let res = next.call(req).await?;
+                        if read && !queue.is_settled() {
                             let q = queue.into_inner();
                             web::block(move || q.settle())
                                 .await
                                 .map_err(actix_web::error::ErrorServiceUnavailable)?
                                 .map_err(actix_web::Error::from)?;
                         }
-                        next.call(req).await
+                        Ok(res)
                     }
                 }))
                 .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {

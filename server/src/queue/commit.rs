@@ -157,7 +157,7 @@ impl Queue {
     }
 
     /// Wait until every change applied so far is on disk (blocking: run it off the async
-    /// workers). Reads call this first, so they show only durable state.
+    /// workers). API reads call this after reading, so they show only durable state.
     pub fn settle(&self) -> Result<(), Error> {
         let version = self.written.load(Ordering::SeqCst);
         self.flush_through(version)?;
