@@ -27,9 +27,11 @@ fn parse(trace: &str) -> Vec<Call> {
             .unwrap_or(0.0)
     };
     for line in trace.lines() {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(pid), Some(ts), Some(rest)) = (fields.next(), fields.next(), fields.next())
-        else {
+        // strace pads the pid to five columns: "9613  1796214081.65 fsync(...)".
+        let Some((pid, line)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((ts, rest)) = line.trim_start().split_once(' ') else {
             continue;
         };
         let Ok(ts) = ts.parse::<f64>() else { continue };
@@ -301,10 +303,10 @@ fn acknowledged_changes_are_fdatasynced_before_their_replies() {
 }
 
 #[test]
-fn the_trace_parser_joins_unfinished_calls() {
+fn the_trace_parser_joins_unfinished_calls_and_reads_padded_pids() {
     let text = "\
 10 1.000000 pwrite64(9</d/db/db>, \"jb_1\", 4, 0 <unfinished ...>
-11 1.000100 fdatasync(11</d/db/db>) = 0 <0.000050>
+  11  1.000100 fdatasync(11</d/db/db>) = 0 <0.000050>
 10 1.000200 <... pwrite64 resumed>) = 4 <0.000300>
 12 1.000400 fdatasync(11</d/db/db> <unfinished ...>
 12 1.000600 <... fdatasync resumed>) = 0 <0.000100>
