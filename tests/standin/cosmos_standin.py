@@ -110,6 +110,7 @@ import copy  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
+import struct  # noqa: E402
 import subprocess  # noqa: E402
 
 BLOCK_MARKER = "[standin:block]"
@@ -120,6 +121,11 @@ BAD_UTF8_MARKER = "[standin:bad_utf8]"
 
 TRANSFER1_CONTROLS = ("vis", "edge", "depth", "seg", "keypoint", "upscale", "hdmap", "lidar")
 NOT_GENERATABLE = ("hdmap", "lidar")
+# The AV post-trained model's control branches (`--is_av_sample`); the general model has the
+# others.
+AV_CONTROLS = ("hdmap", "lidar")
+# numpy's seed range: `misc.set_random_seed(seed)` and `np.random.RandomState(seed + i_clip)`.
+SEED_MAX = 2**32 - 1
 TRANSFER1_CONTROL_FIELDS = (
     "control_weight",
     "input_control",
@@ -642,12 +648,26 @@ def check_control_fields(control, cfg, where):
                 "'input_control' must name a video", "ValueError")
 
 
-def normalise(weights):
-    """Numbers summing to more than 1 are divided by their sum (maps are left alone)."""
-    total = sum(w for w in weights.values() if not isinstance(w, str))
-    if total > 1:
-        return {c: (w if isinstance(w, str) else w / total) for c, w in weights.items()}
-    return dict(weights)
+def bf16(x):
+    """x as a torch bfloat16 holds it: to float32, then round to nearest even on 16 bits."""
+    bits = struct.unpack("<I", struct.pack("<f", x))[0]
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
+
+
+def normalise_bf16(weights):
+    """What `load_spatial_temporal_weights` does with scalar weights: a bfloat16 tensor divided
+    by its sum clipped to at least 1, in bfloat16 (0.9 runs as 0.8984375; edge 0.7 + depth 0.5
+    as 0.58203125 + 0.416015625). Weight maps (.pt paths) are left alone."""
+    numbers = {c: bf16(w) for c, w in weights.items() if not isinstance(w, str)}
+    total = max(bf16(sum(numbers.values())), 1.0)
+    return {c: (w if isinstance(w, str) else bf16(numbers[c] / total)) for c, w in weights.items()}
+
+
+def check_seed(seed, where):
+    """numpy refuses a seed outside 0 .. 2**32 - 1 (ValueError)."""
+    if not 0 <= seed <= SEED_MAX:
+        fail(1, "Seed must be between 0 and 2**32 - 1", "ValueError", where)
 
 
 def load_transfer1_spec(path, cfg, argv):
@@ -769,6 +789,22 @@ def run_transfer1(args):
             warn(f"No control weight specified for {c}. Setting to 0.5.")
             controls[c]["control_weight"] = 0.5
         parse_weight(c, controls[c]["control_weight"])
+    av = [c for c in controls if c in AV_CONTROLS]
+    general = [c for c in controls if c not in AV_CONTROLS]
+    if cfg.is_av_sample:
+        if cfg.use_distilled:
+            fail(1, "assert not cfg.is_av_sample", "AssertionError")
+        if general:
+            contract_error(
+                f"--is_av_sample builds the AV model (Cosmos-Transfer1-7B-Sample-AV), whose control "
+                f"branches are hdmap and lidar: it has no {', '.join(general)} branch")
+    elif av:
+        contract_error(
+            f"{', '.join(av)} exist only on the AV post-trained model: pass --is_av_sample (without "
+            "it the general base model runs them, and the output is not the AV model's)")
+    model = "av" if cfg.is_av_sample else ("distilled" if cfg.use_distilled else "general")
+    # demo(): misc.set_random_seed(cfg.seed) before anything is built.
+    check_seed(cfg.seed, "set_random_seed")
     if cfg.use_distilled:
         if len(controls) != 1 or ("edge" not in controls and "ckpt_path" not in next(iter(controls.values()))):
             fail(1, "No default distilled checkpoint for "
@@ -809,8 +845,7 @@ def run_transfer1(args):
     clock = Clock(cost.scale)
 
     # --- model build: once per process
-    log(f"building model: base + {len(ctl_names)} control branch(es) {ctl_names}"
-        + (" (distilled)" if cfg.use_distilled else ""))
+    log(f"building model ({model}): base + {len(ctl_names)} control branch(es) {ctl_names}")
     memory.check(len(ctl_names), 0, "DiffusionControl2WorldGenerationPipeline.__init__")
     clock.spend(cost.startup_seconds + sum(cost.load(c) for c in ctl_names))
     log(f"model ready; {len(jobs)} job(s), batch_size {batch_size}")
@@ -890,13 +925,15 @@ def run_transfer1(args):
             for c in ctl_names:
                 own = j["requested"][c]
                 raw[c] = live[0]["requested"][c] if (len(live) > 1 and not isinstance(own, str)) else own
-            j["raw_weights"], j["weights"] = raw, normalise(raw)
+            j["raw_weights"], j["weights"] = raw, normalise_bf16(raw)
         memory.check(len(ctl_names), len(live), "DiffusionControl2WorldGenerationPipeline.generate")
         chunks = chunks_for(live[0]["video"]["frames"])
         per_step = len(live) * (cost.step_seconds + sum(cost.control_step(c) for c in ctl_names))
         if len(live) > 1:
             per_step *= cost.batched_pass_efficiency
         for k in range(chunks):
+            # Each clip draws its noise from np.random.RandomState(seed + i_clip).
+            check_seed(cfg.seed + k, "generate_world_from_control")
             for s in range(num_steps):
                 clock.spend(per_step)
                 log(f"{g_label} step {s + 1}/{num_steps} chunk {k + 1}/{chunks}")
@@ -918,6 +955,7 @@ def run_transfer1(args):
                 f.write(j["prompt_final"].encode("utf-8"))
             write_json(params_path, {
                 "profile": "transfer1",
+                "model": model,
                 "line": j["line"],
                 "folder": os.path.basename(folder) if batch_mode else None,
                 "prompt": j["prompt_final"],
@@ -1294,11 +1332,13 @@ def run_transfer25(args):
                 log(f"{label}: computing {c} control on the fly")
                 clock.spend(cost.preprocess(c))
         memory.check(len(loaded), 1, "generate")
+        # A key the line lacks runs with weight 0 and its branch is skipped (no hint); the
+        # multibranch model sums the branches times their weights, unnormalised.
         raw = {c: (job["controls"][c]["control_weight"] if c in job["controls"] else 0.0)
                for c in loaded}
-        weights = normalise(raw)
+        weights = dict(raw)
         repeats = 4 if (opts["benchmark"] and len(jobs) == 1) else 1
-        per_step = cost.step_seconds + sum(cost.control_step(c) for c in loaded)
+        per_step = cost.step_seconds + sum(cost.control_step(c) for c in job["controls"])
         for r in range(repeats):
             t = clock.model_seconds
             for k in range(chunks):
@@ -1314,6 +1354,7 @@ def run_transfer25(args):
         for c, ccfg in job["controls"].items():
             copy_or_placeholder(ccfg["control_path"] or job["video_path"],
                                 f"{stem}_control_{c}.mp4", f"{c} control of {job['name']}")
+            log(f"{c} control video saved to {stem}_control_{c}.mp4")
         write_json(stem + ".json", {
             "profile": "transfer2.5",
             "name": job["name"],
@@ -1347,7 +1388,7 @@ def run_transfer25(args):
         })
         n_written += 1
         RECORD["outputs"].append(stem + ".mp4")
-        log(f"Saved video to {stem}.mp4")
+        log(f"Generated video saved to {stem}.mp4")
     if opts["benchmark"] and timings:
         measured = timings[1:] or timings
         log(f"benchmark: average {sum(measured) / len(measured):.3f} model seconds per sample "
