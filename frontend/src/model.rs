@@ -66,18 +66,47 @@ pub fn active_controls(config: &JobConfig) -> Vec<(Control, f64)> {
         .collect()
 }
 
-/// The settings other than weights, in one line.
+/// The settings other than weights, in one line; a setting the job left to the program says
+/// "program default".
 pub fn settings_line(config: &JobConfig) -> String {
+    let sigma = config
+        .sigma_max
+        .map_or("program default".to_string(), |s| s.to_string());
+    let fps = config
+        .fps
+        .map_or("fps: program default".to_string(), |f| format!("{f} fps"));
     format!(
-        "{} steps · guidance {} · seed {} · sigma max {} · blur {} · canny {} · {} fps",
+        "{}{} steps · guidance {} · seed {} · sigma max {sigma} · blur {} · canny {} · {fps}",
+        if config.distilled {
+            "distilled · "
+        } else {
+            ""
+        },
         config.num_steps,
         config.guidance,
         config.seed,
-        config.sigma_max,
         config.blur_strength,
         config.canny_threshold,
-        config.fps
     )
+}
+
+/// The weights a job runs with where they differ from what it asked (`None` when the same),
+/// e.g. `edge 0.582 · depth 0.416`.
+pub fn runs_with(job: &Job) -> Option<String> {
+    let asked = job.config.weights.iter().filter(|(_, w)| **w > 0.0);
+    if job.effective_weights.is_empty() || asked.eq(job.effective_weights.iter()) {
+        return None;
+    }
+    Some(weights_line(&job.effective_weights))
+}
+
+/// Weights in one line, to three decimals: `edge 0.582 · depth 0.416`.
+pub fn weights_line(weights: &std::collections::BTreeMap<Control, f64>) -> String {
+    weights
+        .iter()
+        .map(|(c, w)| format!("{c} {}", (w * 1000.0).round() / 1000.0))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// What the Runs page lists.

@@ -42,7 +42,7 @@ pub fn preview_plan(
     cost: &CostModel,
 ) -> Result<Plan, String> {
     let jobs = preview_jobs(&queue.jobs, prompts);
-    let limits = preview::limits(&queue.settings, queue.executor);
+    let limits = queue.settings.limits(queue.executor);
     plan(&jobs, queue.settings.mode(), limits, cost).map_err(|e| e.to_string())
 }
 
@@ -97,6 +97,7 @@ pub fn synthetic_queue(n: usize, mix_controls: bool) -> (QueueView, PromptIndex)
                 num_steps: if i % 7 == 6 { 50 } else { 35 },
                 ..JobConfig::default()
             },
+            effective_weights: Default::default(),
             status: JobStatus::Queued,
             position: Some(i as u32 + 1),
             attempts: 0,
@@ -141,6 +142,7 @@ mod tests {
                 weights: weights.iter().copied().collect(),
                 ..JobConfig::default()
             },
+            effective_weights: Default::default(),
             status: JobStatus::Queued,
             position,
             attempts: 0,

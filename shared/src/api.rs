@@ -178,6 +178,12 @@ pub struct Job {
     pub prompt_id: String,
     pub kind: JobKind,
     pub config: JobConfig,
+    /// The weight each active control runs with, as the executor's program computes it from
+    /// `config.weights` (Transfer1 divides weights summing above 1 by their sum and runs them
+    /// in bfloat16: edge 0.7 + depth 0.5 run as 0.58203125 + 0.416015625). Fixed when the job
+    /// is added or retried, and again at start-up while it is queued (the executor may change).
+    #[serde(default)]
+    pub effective_weights: BTreeMap<Control, f64>,
     pub status: JobStatus,
     /// 1-based place in the queue while queued; `null` otherwise.
     pub position: Option<u32>,
@@ -318,13 +324,12 @@ impl QueueSettings {
         }
     }
 
-    /// The limits these settings set (an executor without batched passes turns them off:
-    /// see `Limits::batched_pass`).
-    pub fn limits(&self) -> Limits {
+    /// The limits these settings set for batches run by `profile`'s program.
+    pub fn limits(&self, profile: Profile) -> Limits {
         Limits {
             max_batch_size: self.max_batch_size,
             learned_caps: self.learned_caps,
-            batched_pass: true,
+            profile,
         }
     }
 }

@@ -4,9 +4,17 @@
 //!
 //! ```text
 //! startup + Σ_{c∈U} load[c]
-//!   + Σ_jobs chunks(frames) · num_steps · (step + Σ_{c∈U} control_step[c]) · (eff if batch_size > 1 else 1)
-//!   + Σ_jobs Σ_{c∈U, input of c not supplied by the job} preprocess[c]
+//!   + Σ_jobs chunks · num_steps · (step + Σ_{c∈B(job)} control_step[c]) · (eff if batch_size > 1 else 1)
+//!   + Σ_jobs Σ_{c asked for by the job, input not supplied} preprocess[c]
 //! ```
+//!
+//! where `B(job)` is every loaded branch on Transfer1 (a branch of weight 0 still computes) and
+//! the job's own controls on Transfer2.5 (a branch without a control input is skipped). A
+//! control the job did not ask for is never preprocessed: Transfer1 would generate it on the
+//! fly, weight 0 included, so the daemon gives it the job's own video as input instead (any
+//! valid video: a weight-0 branch's output is multiplied by 0), and Transfer2.5 never sees it.
+//! `chunks` counts the program's chunk length (121 frames, 93 on Transfer2.5) and `num_steps`
+//! is 1 on the distilled model.
 //!
 //! The defaults are leads for Cosmos-Transfer1-7B on one 80 GB GPU, taken from the public
 //! figures in the interface notes (multi-minute model builds, a 7B build per control branch,
@@ -91,6 +99,28 @@ pub struct JobLoad {
     pub supplied: ControlSet,
     pub chunks: u32,
     pub num_steps: u32,
+    /// What the job loads when it runs on its own (its signature; Transfer2.5's multibranch
+    /// model loads all four branches).
+    pub alone: ControlSet,
+    /// Every branch a batch loads computes for this job (Transfer1), or only its own.
+    pub all_branches: bool,
+}
+
+impl JobLoad {
+    /// The branches that compute for this job in a batch that loads `loaded`.
+    pub fn branches(&self, loaded: ControlSet) -> ControlSet {
+        if self.all_branches {
+            loaded
+        } else {
+            self.signature
+        }
+    }
+
+    /// The controls whose video is generated for this job: those it asked for without
+    /// supplying their input.
+    pub fn preprocessed(&self) -> ControlSet {
+        self.signature.difference(self.supplied)
+    }
 }
 
 /// A batch estimate split into its parts, for explanations.
@@ -137,13 +167,9 @@ impl CostModel {
         self.step_seconds + loaded.iter().map(|c| self.control_step(c)).sum::<f64>()
     }
 
-    /// Preprocessing of one job that supplies `supplied`, in a batch that loads `loaded`.
-    pub fn preprocess_with(&self, loaded: ControlSet, supplied: ControlSet) -> f64 {
-        loaded
-            .difference(supplied)
-            .iter()
-            .map(|c| self.preprocess(c))
-            .sum()
+    /// Preprocessing of one job: the controls it asked for whose input it did not supply.
+    pub fn preprocess_of(&self, job: &JobLoad) -> f64 {
+        job.preprocessed().iter().map(|c| self.preprocess(c)).sum()
     }
 
     /// Estimate a batch of `jobs` that loads `loaded` (which must cover every job's signature)
@@ -154,7 +180,6 @@ impl CostModel {
         } else {
             1.0
         };
-        let step = self.step_with(loaded);
         let mut e = Estimate {
             startup_seconds: self.startup_seconds,
             load_seconds: self.load_seconds(loaded) - self.startup_seconds,
@@ -162,21 +187,21 @@ impl CostModel {
         };
         for job in jobs {
             let work = job.chunks as f64 * job.num_steps as f64 * efficiency;
-            e.compute_seconds += work * step;
-            e.preprocess_seconds += self.preprocess_with(loaded, job.supplied);
-            let extra = loaded.difference(job.signature);
-            e.control_overhead_seconds += work
-                * extra.iter().map(|c| self.control_step(c)).sum::<f64>()
-                + self.preprocess_with(extra, job.supplied);
+            let branches = job.branches(loaded);
+            e.compute_seconds += work * self.step_with(branches);
+            e.preprocess_seconds += self.preprocess_of(job);
+            let extra = branches.difference(job.signature);
+            e.control_overhead_seconds +=
+                work * extra.iter().map(|c| self.control_step(c)).sum::<f64>();
         }
         e.total_seconds =
             e.startup_seconds + e.load_seconds + e.compute_seconds + e.preprocess_seconds;
         e
     }
 
-    /// Estimate of one job run on its own: it loads just its own controls.
+    /// Estimate of one job run on its own (it loads [`JobLoad::alone`]).
     pub fn estimate_alone(&self, job: &JobLoad) -> f64 {
-        self.estimate(std::slice::from_ref(job), job.signature, 1)
+        self.estimate(std::slice::from_ref(job), job.alone, 1)
             .total_seconds
     }
 
@@ -222,11 +247,14 @@ mod tests {
     use super::*;
 
     fn job(sig: &[Control], supplied: &[Control], chunks: u32) -> JobLoad {
+        let signature: ControlSet = sig.iter().copied().collect();
         JobLoad {
-            signature: sig.iter().copied().collect(),
+            signature,
             supplied: supplied.iter().copied().collect(),
             chunks,
             num_steps: 10,
+            alone: signature,
+            all_branches: true,
         }
     }
 
@@ -254,10 +282,20 @@ mod tests {
         assert_eq!(m.estimate_alone(&b), 145.0);
         let both: ControlSet = [Edge, Depth].into_iter().collect();
         let e = m.estimate(&[a, b], both, 1);
-        // load 130; compute (10 + 20) * 1.75 = 52.5; preprocess a: 3 + 7, b: 3
-        assert_eq!(e.total_seconds, 130.0 + 52.5 + 13.0);
-        // overhead: a pays depth 10*0.25 + 7; b pays edge 20*0.5 + 3
-        assert_eq!(e.control_overhead_seconds, 2.5 + 7.0 + 10.0 + 3.0);
+        // load 130; compute (10 + 20) * 1.75 = 52.5; preprocessing only of what each asked
+        // for and did not supply: a edge 3, b nothing (the extra control gets the job's own
+        // video as input, so nothing is generated for it)
+        assert_eq!(e.total_seconds, 130.0 + 52.5 + 3.0);
+        // overhead: a computes depth 10*0.25; b computes edge 20*0.5
+        assert_eq!(e.control_overhead_seconds, 2.5 + 10.0);
+        // Only its own branches compute for a job (Transfer2.5): no overhead, less compute.
+        let own = |j: JobLoad| JobLoad {
+            all_branches: false,
+            ..j
+        };
+        let e = m.estimate(&[own(a), own(b)], both, 1);
+        assert_eq!(e.compute_seconds, 10.0 * 1.5 + 20.0 * 1.25);
+        assert_eq!(e.control_overhead_seconds, 0.0);
     }
 
     #[test]

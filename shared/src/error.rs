@@ -189,6 +189,18 @@ error_codes! {
     ControlUnsupportedByExecutor = "control_unsupported_by_executor", Invalid;
     /// The executor takes no such guidance.
     GuidanceUnsupportedByExecutor = "guidance_unsupported_by_executor", Invalid;
+    /// The program cannot seed a chunk of this job with this seed (Transfer1 seeds chunk k of
+    /// a video with seed + k, and numpy takes seeds up to 2^32 - 1).
+    SeedUnsupportedByExecutor = "seed_unsupported_by_executor", Invalid;
+    /// The executor has no fps setting (Transfer2.5 keeps the input video's fps).
+    FpsUnsupportedByExecutor = "fps_unsupported_by_executor", Invalid;
+    /// The executor has no distilled model.
+    DistilledUnsupportedByExecutor = "distilled_unsupported_by_executor", Invalid;
+    /// The distilled model has the edge control only.
+    DistilledNeedsEdgeOnly = "distilled_needs_edge_only", Invalid;
+    /// The controls belong to two models (Transfer1's AV model has hdmap and lidar, its
+    /// general model the others): one program cannot run them together.
+    ControlsFromTwoModels = "controls_from_two_models", Invalid;
     /// A video path that is empty or holds a NUL.
     VideoPathInvalid = "video_path_invalid", Invalid;
     /// A video path that is not absolute.

@@ -87,6 +87,7 @@ pub mod defaults {
     pub const NUM_STEPS: u32 = 35;
     pub const GUIDANCE: f64 = 5.0;
     pub const SEED: u64 = 1;
+    /// Transfer1's `--sigma_max` and `--fps` when a job leaves them out.
     pub const SIGMA_MAX: f64 = 70.0;
     pub const FPS: u32 = 24;
     /// Cosmos-Transfer2.5's own defaults where they differ from Transfer1's.
@@ -121,7 +122,8 @@ pub struct JobConfigInput {
     /// Global seed (default 1; 2025 on cosmos-transfer2.5); chunk k of a video uses seed + k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// Noise level to start from (default 70); below 80 the input video guides generation.
+    /// Noise level to start from; below 80 the input video guides generation. Omitted: the
+    /// program's default (Transfer1: 70; Transfer2.5: none, generation starts from noise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma_max: Option<f64>,
     /// Blur strength of the `vis` control (default medium).
@@ -130,12 +132,18 @@ pub struct JobConfigInput {
     /// Canny threshold of the `edge` control (default medium).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canny_threshold: Option<Strength>,
-    /// Frames per second written to the output (default 24).
+    /// Frames per second written to the output. Omitted: the program's default (Transfer1:
+    /// 24; Transfer2.5 has no such setting and keeps the input video's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fps: Option<u32>,
+    /// Run on Transfer1's distilled edge model (`--use_distilled`: edge only, one step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distilled: Option<bool>,
 }
 
-/// Validated run settings of one job; every field set.
+/// Validated run settings of one job. `sigma_max` and `fps` are `null` when the job leaves
+/// them to the program (see [`crate::Profile::resolve`]); the others hold the program's
+/// default when the job named none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobConfig {
@@ -144,10 +152,15 @@ pub struct JobConfig {
     pub num_steps: u32,
     pub guidance: f64,
     pub seed: u64,
-    pub sigma_max: f64,
+    /// `null`: the program's default.
+    pub sigma_max: Option<f64>,
     pub blur_strength: Strength,
     pub canny_threshold: Strength,
-    pub fps: u32,
+    /// `null`: the program's default.
+    pub fps: Option<u32>,
+    /// Transfer1's distilled edge model.
+    #[serde(default)]
+    pub distilled: bool,
 }
 
 impl Default for JobConfig {
@@ -157,10 +170,11 @@ impl Default for JobConfig {
             num_steps: defaults::NUM_STEPS,
             guidance: defaults::GUIDANCE,
             seed: defaults::SEED,
-            sigma_max: defaults::SIGMA_MAX,
+            sigma_max: None,
             blur_strength: Strength::default(),
             canny_threshold: Strength::default(),
-            fps: defaults::FPS,
+            fps: None,
+            distilled: false,
         }
     }
 }
@@ -203,10 +217,11 @@ impl JobConfig {
             num_steps: input.num_steps.unwrap_or(d.num_steps),
             guidance: input.guidance.unwrap_or(d.guidance),
             seed: input.seed.unwrap_or(d.seed),
-            sigma_max: input.sigma_max.unwrap_or(d.sigma_max),
+            sigma_max: input.sigma_max.or(d.sigma_max),
             blur_strength: input.blur_strength.unwrap_or(d.blur_strength),
             canny_threshold: input.canny_threshold.unwrap_or(d.canny_threshold),
-            fps: input.fps.unwrap_or(d.fps),
+            fps: input.fps.or(d.fps),
+            distilled: input.distilled.unwrap_or(d.distilled),
         };
         config.validate(kind)?;
         Ok(config)
@@ -245,22 +260,18 @@ impl JobConfig {
                 ),
             ));
         }
-        if !(self.sigma_max.is_finite()
-            && self.sigma_max > 0.0
-            && limits::SIGMA_MAX.contains(&self.sigma_max))
-        {
-            return Err(ValidationError::new(
-                ErrorCode::SigmaMaxOutOfRange,
-                format!(
-                    "sigma_max must be above 0 and at most 200, got {}",
-                    self.sigma_max
-                ),
-            ));
+        if let Some(sigma) = self.sigma_max {
+            if !(sigma.is_finite() && sigma > 0.0 && limits::SIGMA_MAX.contains(&sigma)) {
+                return Err(ValidationError::new(
+                    ErrorCode::SigmaMaxOutOfRange,
+                    format!("sigma_max must be above 0 and at most 200, got {sigma}"),
+                ));
+            }
         }
-        if !limits::FPS.contains(&self.fps) {
+        if let Some(fps) = self.fps.filter(|f| !limits::FPS.contains(f)) {
             return Err(ValidationError::new(
                 ErrorCode::FpsOutOfRange,
-                format!("fps must be from 1 to 120, got {}", self.fps),
+                format!("fps must be from 1 to 120, got {fps}"),
             ));
         }
         Ok(())
@@ -332,10 +343,12 @@ mod tests {
         assert_eq!(c.num_steps, 35);
         assert_eq!(c.guidance, 5.0);
         assert_eq!(c.seed, 1);
-        assert_eq!(c.sigma_max, 70.0);
+        // Left to the program (Transfer1 resolves them to 70 and 24: see Profile::resolve).
+        assert_eq!(c.sigma_max, None);
         assert_eq!(c.blur_strength, Strength::Medium);
         assert_eq!(c.canny_threshold, Strength::Medium);
-        assert_eq!(c.fps, 24);
+        assert_eq!(c.fps, None);
+        assert!(!c.distilled);
     }
 
     #[test]

@@ -17,5 +17,5 @@ pub use cost::CostModel;
 pub use error::{ErrorCode, ValidationError};
 pub use job::{JobConfig, JobConfigInput, JobKind, Strength};
 pub use plan::{plan, safe_batch_size, Limits, Plan, PlanJob, PlanMode};
-pub use profile::Profile;
+pub use profile::{Family, Profile};
 pub use video::AspectBucket;

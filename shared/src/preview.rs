@@ -2,9 +2,8 @@
 //! same planner view of each and the same limits give the same plan and `plan_id`, so the
 //! web interface's live preview is exactly what the daemon would execute.
 
-use crate::api::{Job, JobStatus, Prompt, QueueSettings};
-use crate::plan::{Limits, PlanJob};
-use crate::profile::Profile;
+use crate::api::{Job, JobStatus, Prompt};
+use crate::plan::PlanJob;
 
 /// Whether a plan takes this job: queued, and not already waiting in a batch of an executed
 /// plan.
@@ -23,12 +22,4 @@ pub fn jobs<'a>(
         .filter(|j| plans(j))
         .map(|j| PlanJob::from_job(j, prompt(&j.prompt_id)))
         .collect()
-}
-
-/// The planner's limits for a queue: its settings' and what the executor can do.
-pub fn limits(settings: &QueueSettings, profile: Profile) -> Limits {
-    Limits {
-        batched_pass: profile.batched_pass(),
-        ..settings.limits()
-    }
 }

@@ -34,23 +34,25 @@ fn index(c: Control) -> usize {
 }
 
 /// Features of a sample: [1, load per control, work, work per control, preprocessing count
-/// per control], with work already multiplied by the efficiency when the pass is batched.
+/// per control], with work already multiplied by the efficiency when the pass is batched, as
+/// `CostModel::estimate` prices it (each job's work counts for the branches that compute for
+/// it, and each job preprocesses the controls it asked for without supplying them).
 fn features(s: &Sample, efficiency: f64) -> [f64; PARAMS] {
     let mut x = [0.0; PARAMS];
     let e = if s.batch_size > 1 { efficiency } else { 1.0 };
-    let work: f64 = s
-        .jobs
-        .iter()
-        .map(|j| j.chunks as f64 * j.num_steps as f64)
-        .sum::<f64>()
-        * e;
     x[0] = 1.0;
-    x[8] = work;
     for c in s.loaded.iter() {
-        let i = index(c);
-        x[1 + i] = 1.0;
-        x[9 + i] = work;
-        x[16 + i] = s.jobs.iter().filter(|j| !j.supplied.contains(c)).count() as f64;
+        x[1 + index(c)] = 1.0;
+    }
+    for j in &s.jobs {
+        let work = j.chunks as f64 * j.num_steps as f64 * e;
+        x[8] += work;
+        for c in j.branches(s.loaded).iter() {
+            x[9 + index(c)] += work;
+        }
+        for c in j.preprocessed().iter() {
+            x[16 + index(c)] += 1.0;
+        }
     }
     x
 }
@@ -248,6 +250,8 @@ mod tests {
                 supplied: supplied.iter().copied().collect(),
                 chunks: 1,
                 num_steps: steps,
+                alone: loaded,
+                all_branches: true,
             };
             n
         ];

@@ -7,46 +7,20 @@
 //!
 //! Run with `cargo test -p cosmosq-shared --test optimality -- --nocapture` to see the gaps.
 
+mod baseline;
+mod rng;
+use rng::Rng;
+
 use cosmosq_shared::cost::JobLoad;
 use cosmosq_shared::plan::LearnedCaps;
 use cosmosq_shared::{
-    plan, safe_batch_size, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan,
-    PlanJob, PlanMode,
+    plan, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan, PlanJob, PlanMode,
+    Profile,
 };
 use std::collections::{BTreeMap, HashMap};
 
 /// The bound mixed mode must meet on every instance.
 const MAX_GAP: f64 = 0.01;
-
-/// xorshift64*: small, seeded, identical on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn int(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn float(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (self.next() >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.float(0.0, 1.0) < p
-    }
-
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.int(0, xs.len() as u64 - 1) as usize]
-    }
-}
 
 /// The order controls enter an instance's pool: common ones first.
 const POOL: [Control; 7] = [
@@ -147,72 +121,36 @@ fn random_limits(rng: &mut Rng) -> Limits {
     Limits {
         max_batch_size: rng.int(1, 8) as u32,
         learned_caps,
-        batched_pass: rng.chance(0.8),
+        profile: rng.pick(&[Profile::Simulated, Profile::Transfer1, Profile::Transfer25]),
     }
-}
-
-/// Most jobs a batch loading `controls` controls may hold, from the documented rules.
-fn capacity(limits: Limits, controls: usize) -> usize {
-    let safe = safe_batch_size(controls, limits.max_batch_size) as usize;
-    match limits.learned_caps.0[controls.min(7)] {
-        0 => safe,
-        learned => safe.min(learned as usize),
-    }
-}
-
-/// The process-global settings two jobs must share to be batched.
-fn same_settings(a: &PlanJob, b: &PlanJob) -> bool {
-    let (x, y) = (&a.config, &b.config);
-    x.num_steps == y.num_steps
-        && x.guidance == y.guidance
-        && x.seed == y.seed
-        && x.sigma_max == y.sigma_max
-        && x.blur_strength == y.blur_strength
-        && x.canny_threshold == y.canny_threshold
-        && x.fps == y.fps
-        && a.negative_prompt == b.negative_prompt
-}
-
-/// Identical weights (a missing weight is 0), frames and bucket: one batched pass.
-fn identical(a: &PlanJob, b: &PlanJob) -> bool {
-    a.frames == b.frames
-        && a.bucket == b.bucket
-        && Control::ALL
-            .into_iter()
-            .all(|c| a.config.weight(c) == b.config.weight(c))
 }
 
 /// The cost of running `batch` as one batch, or `None` if it may not be one.
 fn batch_cost(batch: &[&PlanJob], limits: Limits, cost: &CostModel) -> Option<f64> {
     let first = batch[0];
-    if batch
-        .iter()
-        .any(|j| j.kind != JobKind::Inference || !same_settings(first, j))
-    {
-        return None;
-    }
-    let union = batch
-        .iter()
-        .fold(ControlSet::EMPTY, |u, j| u.union(j.signature()));
-    if batch.len() > capacity(limits, union.len()) {
-        return None;
-    }
-    // hdmap and lidar cannot be generated: every job must ask for or supply each one loaded.
     if batch.iter().any(|j| {
-        union.iter().any(|c| {
-            !c.can_generate() && !j.signature().contains(c) && !j.control_inputs.contains(c)
-        })
+        j.kind != JobKind::Inference
+            || baseline::globals(first, limits.profile) != baseline::globals(j, limits.profile)
     }) {
         return None;
     }
+    let profile = limits.profile;
+    let union = batch
+        .iter()
+        .fold(ControlSet::EMPTY, |u, j| u.union(j.signature()));
+    let loaded = profile.loads(profile.family(&first.config), union);
+    if batch.len() > baseline::capacity(&limits, loaded.len()) {
+        return None;
+    }
+    let batched = profile.batched_pass();
     let batch_size =
-        if limits.batched_pass && batch.len() > 1 && batch.iter().all(|j| identical(first, j)) {
+        if batched && batch.len() > 1 && batch.iter().all(|j| baseline::identical(first, j)) {
             batch.len() as u32
         } else {
             1
         };
-    let loads: Vec<JobLoad> = batch.iter().map(|j| j.load()).collect();
-    Some(cost.estimate(&loads, union, batch_size).total_seconds)
+    let loads: Vec<JobLoad> = batch.iter().map(|j| j.load(profile)).collect();
+    Some(cost.estimate(&loads, loaded, batch_size).total_seconds)
 }
 
 /// The cheapest partition of the inference jobs into feasible batches: its cost and batches.
@@ -272,14 +210,19 @@ fn optimum(jobs: &[PlanJob], limits: Limits, cost: &CostModel) -> (f64, Vec<Vec<
 }
 
 /// Inference jobs in the largest settings group (the planner solves groups of up to 8 exactly).
-fn largest_group(jobs: &[PlanJob]) -> usize {
+fn largest_group(jobs: &[PlanJob], profile: Profile) -> usize {
     let inference: Vec<&PlanJob> = jobs
         .iter()
         .filter(|j| j.kind == JobKind::Inference)
         .collect();
     inference
         .iter()
-        .map(|a| inference.iter().filter(|b| same_settings(a, b)).count())
+        .map(|a| {
+            inference
+                .iter()
+                .filter(|b| baseline::globals(a, profile) == baseline::globals(b, profile))
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -381,7 +324,7 @@ fn check_instances(label: &str, instances: usize, jobs: (u64, u64), seed: u64) {
         gap_sum += gap;
         optimal += usize::from(gap == 0.0);
         strict_beaten += usize::from(mixed_cost < strict_cost - slack);
-        let n = largest_group(&jobs);
+        let n = largest_group(&jobs, limits.profile);
         let entry = by_size.entry(n).or_default();
         entry.0 += 1;
         entry.1 = entry.1.max(gap);
@@ -469,7 +412,7 @@ fn a_move_then_merge_chain_is_found() {
     let limits = Limits {
         max_batch_size: 6,
         learned_caps,
-        batched_pass: true,
+        profile: Profile::Transfer1,
     };
     // (weights, frames, square, supplied)
     type Spec<'a> = (&'a [(Control, f64)], u32, bool, &'a [Control]);

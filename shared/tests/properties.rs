@@ -1,14 +1,19 @@
 //! Property tests of the planner: on random queues, in both modes, with the default and with
 //! random cost models, every plan is an exact, limit-respecting, settings-safe partition whose
-//! estimates agree with the cost model, and mixed never does worse than strict.
+//! estimates agree with the cost model, and neither mode ever does worse than filling each
+//! signature's batches in queue order (what the tool cosmosq replaces does); mixed never does
+//! worse than strict.
 
 use cosmosq_shared::cost::JobLoad;
 use cosmosq_shared::plan::{LearnedCaps, PlannedBatch};
 use cosmosq_shared::{
-    plan, safe_batch_size, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan,
-    PlanJob, PlanMode, Strength,
+    plan, AspectBucket, Control, ControlSet, CostModel, JobKind, Limits, Plan, PlanJob, PlanMode,
+    Profile, Strength,
 };
 use proptest::prelude::*;
+
+mod baseline;
+use baseline::{capacity, chunking_cost, globals, identical};
 use std::collections::{BTreeMap, HashMap};
 
 /// The controls random signatures draw from (a small pool, so signatures repeat and overlap).
@@ -34,6 +39,9 @@ struct Spec {
     supplied: u8,
     negative: bool,
     canny_high: bool,
+    /// 0: left to the program; 1: the program's default named; 2: another value.
+    sigma: u8,
+    distilled: bool,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -53,7 +61,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         ],
         prop_oneof![2 => Just(0u8), 1 => any::<u8>()],
         prop::bool::weighted(0.1),
-        prop::bool::weighted(0.1),
+        (prop::bool::weighted(0.1), 0u8..3, prop::bool::weighted(0.1)),
     )
         .prop_map(
             |(
@@ -67,7 +75,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 kind,
                 supplied,
                 negative,
-                canny_high,
+                (canny_high, sigma, distilled),
             )| Spec {
                 signature,
                 weights,
@@ -80,6 +88,8 @@ fn spec() -> impl Strategy<Value = Spec> {
                 supplied,
                 negative,
                 canny_high,
+                sigma,
+                distilled,
             },
         )
 }
@@ -119,6 +129,8 @@ fn build(specs: &[Spec]) -> Vec<PlanJob> {
                 job.config.canny_threshold = Strength::High;
             }
             job.negative_prompt = s.negative.then(|| "blurry".to_string());
+            job.config.sigma_max = [None, Some(70.0), Some(80.0)][s.sigma as usize];
+            job.config.distilled = s.distilled;
             job.frames = s.frames;
             job.bucket = if s.square {
                 AspectBucket::Square960
@@ -167,10 +179,9 @@ fn limits() -> impl Strategy<Value = Limits> {
     (
         1u32..=10,
         prop_oneof![3 => Just(vec![]), 1 => prop::collection::vec((1usize..=8, 1u32..=4), 1..3)],
-        // Transfer2.5 has no batched pass.
-        prop::bool::weighted(0.8),
+        prop::sample::select(Profile::ALL.to_vec()),
     )
-        .prop_map(|(max_batch_size, learned, batched_pass)| {
+        .prop_map(|(max_batch_size, learned, profile)| {
             let mut learned_caps = LearnedCaps::default();
             for (controls, cap) in learned {
                 learned_caps.lower(controls, cap);
@@ -178,41 +189,9 @@ fn limits() -> impl Strategy<Value = Limits> {
             Limits {
                 max_batch_size,
                 learned_caps,
-                batched_pass,
+                profile,
             }
         })
-}
-
-/// Most jobs a batch loading `controls` controls may hold, from the documented rules: the safe
-/// size under the user's maximum, and the learned size (entry 7 covers 7+ controls) if any.
-fn capacity(limits: &Limits, controls: usize) -> usize {
-    let safe = safe_batch_size(controls, limits.max_batch_size) as usize;
-    match limits.learned_caps.0[controls.min(7)] {
-        0 => safe,
-        learned => safe.min(learned as usize),
-    }
-}
-
-/// Process-global settings, compared exactly (f64s by bits).
-type Globals = (u32, u64, u64, u64, Strength, Strength, u32, Option<String>);
-
-fn globals(j: &PlanJob) -> Globals {
-    let c = &j.config;
-    (
-        c.num_steps,
-        c.guidance.to_bits(),
-        c.seed,
-        c.sigma_max.to_bits(),
-        c.blur_strength,
-        c.canny_threshold,
-        c.fps,
-        j.negative_prompt.clone(),
-    )
-}
-
-/// Identical in weights (a missing weight is 0), frames and bucket: eligible for one pass.
-fn identical(a: &PlanJob, b: &PlanJob) -> bool {
-    !a.config.weights_differ(&b.config) && a.frames == b.frames && a.bucket == b.bucket
 }
 
 fn batch_jobs<'a>(
@@ -286,11 +265,14 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
         }
         previous_first = Some(indices[0]);
 
-        // Controls: the sorted union; strict batches share one signature.
+        // Controls: the sorted union (Transfer2.5's multibranch model: all four); strict
+        // batches share one signature.
+        let profile = limits.profile;
         let union = members
             .iter()
             .fold(ControlSet::EMPTY, |u, (_, j)| u.union(j.signature()));
-        assert_eq!(b.controls, union.to_vec(), "controls are the union");
+        let loaded = profile.loads(profile.family(&members[0].1.config), union);
+        assert_eq!(b.controls, loaded.to_vec(), "controls are the union");
         assert!(
             b.controls.windows(2).all(|w| w[0] < w[1]),
             "sorted controls"
@@ -299,16 +281,6 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
             assert!(
                 members.iter().all(|(_, j)| j.signature() == union),
                 "strict signature"
-            );
-        }
-        // hdmap and lidar cannot be generated: a batch loads one only when every member asked
-        // for it or supplies its video.
-        for c in union.iter().filter(|c| !c.can_generate()) {
-            assert!(
-                members
-                    .iter()
-                    .all(|(_, j)| j.signature().contains(c) || j.control_inputs.contains(c)),
-                "{c} loaded for a job without its video in {b:?}"
             );
         }
 
@@ -320,17 +292,17 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
             members.len()
         );
 
-        // Process-global settings never mix.
-        let g = globals(members[0].1);
+        // Models and process-global settings never mix.
+        let g = globals(members[0].1, profile);
         assert!(
-            members.iter().all(|(_, j)| globals(j) == g),
-            "settings mixed in {b:?}"
+            members.iter().all(|(_, j)| globals(j, profile) == g),
+            "settings or models mixed in {b:?}"
         );
 
         // Batched pass exactly when the jobs are identical.
         let first = members[0].1;
         let uniform = members.len() > 1 && members.iter().all(|(_, j)| identical(first, j));
-        let batch_size = if uniform && limits.batched_pass {
+        let batch_size = if uniform && profile.batched_pass() {
             members.len() as u32
         } else {
             1
@@ -338,8 +310,8 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
         assert_eq!(b.batch_size, batch_size, "batch_size of {b:?}");
 
         // The estimate is the cost model's, recomputed independently.
-        let loads: Vec<JobLoad> = members.iter().map(|(_, j)| j.load()).collect();
-        let estimate = cost.estimate(&loads, union, batch_size).total_seconds;
+        let loads: Vec<JobLoad> = members.iter().map(|(_, j)| j.load(profile)).collect();
+        let estimate = cost.estimate(&loads, loaded, batch_size).total_seconds;
         assert!(
             (b.estimated_seconds - estimate).abs() <= 0.002,
             "estimate {} vs recomputed {estimate}",
@@ -358,6 +330,15 @@ fn assert_invariants(p: &Plan, jobs: &[PlanJob], mode: PlanMode, limits: Limits,
 fn plan_both(jobs: &[PlanJob], limits: Limits, cost: &CostModel) {
     let strict = check(jobs, PlanMode::Strict, limits, cost);
     let mixed = check(jobs, PlanMode::Mixed, limits, cost);
+    for chunk in 1..=limits.max_batch_size as usize {
+        let chunked = chunking_cost(jobs, limits, cost, chunk);
+        let tolerance = 0.001 * (strict.batches.len() as f64 + 1.0) + 1e-9 * chunked;
+        assert!(
+            strict.metrics.estimated_batched_seconds <= chunked + tolerance,
+            "strict {} worse than queue-order chunks of {chunk}: {chunked}",
+            strict.metrics.estimated_batched_seconds
+        );
+    }
     assert!(
         mixed.metrics.estimated_batched_seconds <= strict.metrics.estimated_batched_seconds + 0.002,
         "mixed {} worse than strict {}",
@@ -395,5 +376,35 @@ proptest! {
     ) {
         let jobs = build(&specs);
         plan_both(&jobs, limits, &cost);
+    }
+
+    #[test]
+    fn no_batch_size_limit_makes_a_plan_worse_than_queue_order_chunking(
+        specs in prop::collection::vec(spec(), 0..40),
+        limits in limits(),
+        cost in cost_model(),
+    ) {
+        let jobs = build(&specs);
+        for max_batch_size in 1..=10 {
+            plan_both(&jobs, Limits { max_batch_size, ..limits }, &cost);
+        }
+    }
+
+    #[test]
+    fn strict_never_loses_to_queue_order_chunking_of_one_signature(
+        weights in prop::collection::vec(prop::bool::weighted(0.5), 2..40),
+        profile in prop::sample::select(Profile::ALL.to_vec()),
+        cost in cost_model(),
+    ) {
+        // Where batched passes are found or lost: one signature, two weights in any order.
+        let jobs: Vec<PlanJob> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, high)| PlanJob::new(format!("j{i}"), &[(Control::Edge, if *high { 0.75 } else { 0.5 })]))
+            .collect();
+        for max_batch_size in 1..=10 {
+            let limits = Limits { max_batch_size, profile, ..Limits::default() };
+            plan_both(&jobs, limits, &cost);
+        }
     }
 }

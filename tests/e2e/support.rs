@@ -12,12 +12,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cosmosq");
 
 /// A small real video (48 frames, 320x180, 24 fps), made once per test run with ffmpeg.
 pub fn test_video() -> PathBuf {
-    static VIDEO: OnceLock<PathBuf> = OnceLock::new();
-    VIDEO
-        .get_or_init(|| {
+    video_of(48)
+}
+
+/// A real video of `frames` frames (320x180, 24 fps), made once per test run with ffmpeg.
+pub fn video_of(frames: u32) -> PathBuf {
+    static VIDEOS: OnceLock<std::sync::Mutex<std::collections::HashMap<u32, PathBuf>>> =
+        OnceLock::new();
+    let mut videos = VIDEOS.get_or_init(Default::default).lock().unwrap();
+    videos
+        .entry(frames)
+        .or_insert_with(|| {
             let dir = std::env::temp_dir().join(format!("cosmosq-e2e-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("clip.mp4");
+            let path = dir.join(format!("clip-{frames}.mp4"));
             let status = Command::new("ffmpeg")
                 .args([
                     "-v",
@@ -28,7 +36,7 @@ pub fn test_video() -> PathBuf {
                     "-i",
                     "testsrc=size=320x180:rate=24",
                 ])
-                .args(["-frames:v", "48", "-pix_fmt", "yuv420p"])
+                .args(["-frames:v", &frames.to_string(), "-pix_fmt", "yuv420p"])
                 .arg(&path)
                 .status()
                 .expect("ffmpeg is installed (the README's test command installs it)");

@@ -28,6 +28,7 @@ pub struct RunSettings {
     blur: RwSignal<Strength>,
     canny: RwSignal<Strength>,
     fps: RwSignal<String>,
+    distilled: RwSignal<bool>,
 }
 
 impl RunSettings {
@@ -39,10 +40,13 @@ impl RunSettings {
             // the field's placeholder.
             guidance: RwSignal::new(String::new()),
             seed: RwSignal::new(String::new()),
-            sigma_max: RwSignal::new(defaults::SIGMA_MAX.to_string()),
+            // Blank: the program's own default (Transfer1: sigma_max 70, 24 fps; Transfer2.5
+            // has no default sigma_max and keeps the input video's fps).
+            sigma_max: RwSignal::new(String::new()),
             blur: RwSignal::new(Strength::default()),
             canny: RwSignal::new(Strength::default()),
-            fps: RwSignal::new(defaults::FPS.to_string()),
+            fps: RwSignal::new(String::new()),
+            distilled: RwSignal::new(false),
         }
     }
 
@@ -85,10 +89,11 @@ impl RunSettings {
             num_steps: Some(number(self.steps, "Steps")?),
             guidance: optional(self.guidance, "Guidance")?,
             seed: optional(self.seed, "Seed")?,
-            sigma_max: Some(number(self.sigma_max, "Sigma max")?),
+            sigma_max: optional(self.sigma_max, "Sigma max")?,
             blur_strength: Some(self.blur.get_untracked()),
             canny_threshold: Some(self.canny.get_untracked()),
-            fps: Some(number(self.fps, "FPS")?),
+            fps: optional(self.fps, "FPS")?,
+            distilled: self.distilled.get_untracked().then_some(true),
         })
     }
 }
@@ -164,6 +169,26 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
     let default_guidance =
         Signal::derive(move || profile_defaults.with(|d| d.guidance.to_string()));
     let default_seed = Signal::derive(move || profile_defaults.with(|d| d.seed.to_string()));
+    let executor = Signal::derive(move || {
+        store
+            .queue
+            .with(|q| q.as_ref().map(|q| q.executor).unwrap_or_default())
+    });
+    // What the program does with a blank sigma_max or fps.
+    let resolved = Memo::new(move |_| executor.get().resolve(&profile_defaults.get()));
+    let default_sigma = Signal::derive(move || {
+        resolved.with(|r| match r.sigma_max {
+            Some(s) => format!("{s} (program default)"),
+            None => "none (program default)".to_string(),
+        })
+    });
+    let default_fps = Signal::derive(move || {
+        resolved.with(|r| match r.fps {
+            Some(f) => format!("{f} (program default)"),
+            None => "input video's".to_string(),
+        })
+    });
+    let has_distilled = move || executor.get() != cosmosq_shared::Profile::Transfer25;
     let add = Action::new_local(|input: &JobInput| {
         let input = input.clone();
         async move { api::add_job(&input).await }
@@ -255,10 +280,16 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                 <NumberField label="Steps" id="set-steps" value=settings.steps step="1" hint="Diffusion steps (default 35)"/>
                 <NumberField label="Guidance" id="set-guidance" value=settings.guidance step="0.5" placeholder=default_guidance hint="Classifier-free guidance, 0 to 20; blank: the executor's default (5 on Transfer1, 3 on Transfer2.5)"/>
                 <NumberField label="Seed" id="set-seed" value=settings.seed step="1" placeholder=default_seed hint="Global seed; blank: the executor's default (1 on Transfer1, 2025 on Transfer2.5)"/>
-                <NumberField label="Sigma max" id="set-sigma" value=settings.sigma_max step="1" hint="Noise to start from; below 80 the input video guides generation (default 70)"/>
+                <NumberField label="Sigma max" id="set-sigma" value=settings.sigma_max step="1" placeholder=default_sigma hint="Noise to start from; below 80 the input video guides generation; blank: the program's default (70 on Transfer1; none on Transfer2.5, which starts from noise)"/>
                 <StrengthField label="Blur strength" id="set-blur" value=settings.blur/>
                 <StrengthField label="Canny threshold" id="set-canny" value=settings.canny/>
-                <NumberField label="FPS" id="set-fps" value=settings.fps step="1" hint="Frames per second of the output (default 24)"/>
+                <NumberField label="FPS" id="set-fps" value=settings.fps step="1" placeholder=default_fps hint="Frames per second of the output; blank: the program's default (24 on Transfer1; Transfer2.5 keeps the input video's and has no such setting)"/>
+                {move || has_distilled().then(|| view! {
+                    <label class="check" title="Transfer1's distilled edge model (--use_distilled): edge only, one step">
+                        <input type="checkbox" id="set-distilled" bind:checked=settings.distilled/>
+                        "Distilled edge model"
+                    </label>
+                })}
             </div>
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
             <div class="actions">

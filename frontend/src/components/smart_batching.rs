@@ -283,10 +283,16 @@ fn PlanView(plan: Plan, jobs: HashMap<String, Job>) -> impl IntoView {
                                         .iter()
                                         .map(|id| {
                                             let (name, controls) = job_label(id);
+                                            let runs = b.effective_weights.get(id).map(|w| {
+                                                format!("runs with {}", model::weights_line(w))
+                                            });
                                             view! {
                                                 <li title=id.clone()>
                                                     <span>{name}</span>
                                                     <span class="muted">{controls}</span>
+                                                    {runs.map(|r| view! {
+                                                        <span class="runs-with" title="The program divides weights summing above 1 by their sum and runs them in bfloat16">{r}</span>
+                                                    })}
                                                 </li>
                                             }
                                         })

@@ -6,7 +6,7 @@ use crate::api::{self, ApiResult};
 use crate::components::badges::{ControlBadges, JobStatusBadge};
 use crate::components::batch_progress::BatchProgress;
 use crate::components::smart_batching::SmartBatching;
-use crate::model::short_id;
+use crate::model::{self, short_id};
 use crate::routes;
 use crate::store::{use_store, Store};
 use cosmosq_shared::api::{Job, JobStatus, QueueSettingsPatch, QueueView};
@@ -185,7 +185,12 @@ pub fn QueuePage() -> impl IntoView {
                                         <code class="muted" title=j.id.clone()>{short_id(&j.id).to_string()}</code>
                                         {(j.kind != cosmosq_shared::JobKind::Inference).then(|| view! { <span class="badge">{j.kind.as_str()}</span> })}
                                     </td>
-                                    <td class="controls"><ControlBadges config=j.config.clone()/></td>
+                                    <td class="controls">
+                                        <ControlBadges config=j.config.clone()/>
+                                        {model::runs_with(&j).map(|r| view! {
+                                            <span class="runs-with" title="The weights the program runs: it divides weights summing above 1 by their sum and runs them in bfloat16">{format!("runs with {r}")}</span>
+                                        })}
+                                    </td>
                                     <td class="muted small">
                                         {format!("{} steps · seed {} · guidance {}", j.config.num_steps, j.config.seed, j.config.guidance)}
                                     </td>

@@ -149,7 +149,12 @@ fn RunCard(job: Job, on_retry: impl Fn(String) + Copy + Send + Sync + 'static) -
                     <code class="muted" title=job.id.clone()>{short_id(&job.id).to_string()}</code>
                     <span class="muted small">{job.finished_at.clone().map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())}</span>
                 </div>
-                <div class="controls"><ControlBadges config=job.config.clone()/></div>
+                <div class="controls">
+                    <ControlBadges config=job.config.clone()/>
+                    {model::runs_with(&job).map(|r| view! {
+                        <span class="runs-with" title="The weights the program ran: it divides weights summing above 1 by their sum and runs them in bfloat16">{format!("ran with {r}")}</span>
+                    })}
+                </div>
                 <p class="muted small">{model::settings_line(&job.config)}</p>
                 <dl class="facts">
                     <BatchFacts batch_id=job.batch_id.clone()/>

@@ -70,7 +70,8 @@ pub struct AddArgs {
     /// Seed (default: the executor's, 1 on Transfer1, 2025 on Transfer2.5).
     #[arg(long)]
     seed: Option<u64>,
-    /// Noise level to start from (default 70).
+    /// Noise level to start from (default: the program's, 70 on cosmos-transfer1; none on
+    /// cosmos-transfer2.5, which starts from noise).
     #[arg(long)]
     sigma_max: Option<f64>,
     /// Blur strength of the vis control: very_low, low, medium (default), high, very_high.
@@ -79,9 +80,13 @@ pub struct AddArgs {
     /// Canny threshold of the edge control: very_low, low, medium (default), high, very_high.
     #[arg(long, value_parser = parse_strength)]
     canny: Option<Strength>,
-    /// Output frames per second (default 24).
+    /// Output frames per second (default: the program's, 24 on cosmos-transfer1;
+    /// cosmos-transfer2.5 keeps the input video's and refuses this).
     #[arg(long)]
     fps: Option<u32>,
+    /// Run on Transfer1's distilled edge model (--use_distilled: edge only, one step).
+    #[arg(long)]
+    distilled: bool,
     #[command(flatten)]
     output: AddOutput,
 }
@@ -168,6 +173,7 @@ pub fn job_input(args: &AddArgs) -> Result<JobInput, CliError> {
             blur_strength: args.blur,
             canny_threshold: args.canny,
             fps: args.fps,
+            distilled: args.distilled.then_some(true),
         },
     })
 }
@@ -417,6 +423,7 @@ mod tests {
                 .collect(),
                 ..JobConfig::default()
             },
+            effective_weights: Default::default(),
             status,
             position,
             attempts: 0,

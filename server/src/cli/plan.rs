@@ -84,7 +84,7 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
         Mode::Mixed => PlanMode::Mixed,
     };
     let limits = Limits {
-        batched_pass: args.profile.batched_pass(),
+        profile: args.profile,
         ..Limits::new(args.max_batch_size)
     };
     let plan = plan(&jobs, mode, limits, &cost).map_err(|e| CliError::bad_input(e.to_string()))?;

@@ -255,6 +255,7 @@ mod tests {
                     prompt_id: format!("ps_{i}"),
                     kind: Default::default(),
                     config: JobConfig::default(),
+                    effective_weights: Default::default(),
                     status: JobStatus::Running,
                     position: None,
                     attempts: 1,

@@ -94,9 +94,10 @@ pub fn forget_daemon_secrets(cmd: &mut std::process::Command) {
     }
 }
 
-/// The weight a job runs with for every control its batch loads: its own weight, and an
-/// explicit 0 for each control it did not ask for (never another job's weight).
-pub fn effective_weights(batch: &Batch, job: &Job) -> BTreeMap<Control, f64> {
+/// The weight a job's line gives every control its batch loads: its own weight as it asked
+/// for it, and an explicit 0 for each control it did not ask for (never another job's weight).
+/// The program computes what runs from these (see `Profile::effective_weights`).
+pub fn line_weights(batch: &Batch, job: &Job) -> BTreeMap<Control, f64> {
     batch
         .controls
         .iter()

@@ -8,9 +8,9 @@
 //! learns the lower safe size), and succeeds alone.
 
 use super::Claimed;
-use super::{effective_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
+use super::{line_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
-use cosmosq_shared::ErrorCode;
+use cosmosq_shared::{ErrorCode, Profile};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -52,14 +52,19 @@ fn write_outputs(dir: &Path, claimed: &Claimed, index: usize) -> std::io::Result
     }
     std::fs::write(out.join("prompt.txt"), &prompt.text)?;
     let params = out.join("params.json");
-    let c = &job.config;
+    // The simulation imitates Transfer1: its models, its defaults, its weight arithmetic.
+    let profile = Profile::Simulated;
+    let c = &profile.resolve(&job.config);
     let record = json!({
         "executor": "simulated",
         "job_id": job.id,
         "batch_id": claimed.batch.id,
+        "model": profile.family(c).describe(),
         "controls": claimed.batch.controls,
         "batch_size": claimed.batch.batch_size,
-        "weights": effective_weights(&claimed.batch, job),
+        "weights": line_weights(&claimed.batch, job),
+        "effective_weights": profile.effective_weights(c),
+        "distilled": c.distilled,
         "num_steps": c.num_steps,
         "guidance": c.guidance,
         "seed": c.seed,

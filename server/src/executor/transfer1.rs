@@ -1,18 +1,29 @@
 //! The `cosmos-transfer1` profile: one `transfer.py` invocation per batch.
 //!
-//! Files under `<data_dir>/batches/<batch id>/`: `spec.json` (every control the batch loads),
-//! `batch.jsonl` (one line per job, its own weight for every loaded control — an explicit 0 for
-//! those it did not ask for — and its own control video or null to generate), `outputs/`
-//! (`video_<n>/output.mp4` and `prompt.txt`) and `run.log`. Every setting is passed as its own
-//! flag and value tokens; nothing goes through a shell.
+//! Files under `<data_dir>/batches/<batch id>/`: `spec.json` (every control the batch loads,
+//! and the negative prompt), `batch.jsonl` (one line per job, its own weight for every loaded
+//! control — an explicit 0 for those it did not ask for — and its own control video, or null
+//! to generate it), `outputs/` (`video_<n>/output.mp4` and `prompt.txt`) and `run.log`.
+//!
+//! What upstream's `transfer.py` does with these, and so what this file sends:
+//! - It generates the control video of every loaded control whose `input_control` is null,
+//!   weight 0 included, and a branch's output is multiplied by its weight: so a control a job
+//!   did not ask for gets the job's own input video (any valid video serves) and costs nothing.
+//! - A top-level scalar of the spec replaces a flag's value unless the literal `--key` is in
+//!   argv, and argparse takes a value starting with `-` for a flag: the negative prompt goes in
+//!   the spec, never as a flag value.
+//! - `--is_av_sample` selects the AV model (hdmap, lidar), `--use_distilled` the distilled
+//!   edge model; a setting the job left out is not sent, so the program's default applies.
+//!
+//! Every setting is passed as its own flag and value tokens; nothing goes through a shell.
 
 use super::cosmos::{self, read_text};
 use super::process::parse_progress;
 use super::Claimed;
-use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
+use super::{line_weights, BatchResult, BoxFuture, Executor, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
-use cosmosq_shared::api::JobOutputs;
-use cosmosq_shared::{Control, JobKind};
+use cosmosq_shared::api::{JobOutputs, Prompt};
+use cosmosq_shared::{Control, Family, JobKind, Profile};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -47,38 +58,33 @@ pub fn inputs(claimed: &Claimed) -> (Value, Vec<Value>) {
         let line = json!({"visual_input": first_prompt.input_video, "prompt": first_prompt.text});
         return (spec, vec![line]);
     }
-    let first_weights = effective_weights(batch, first_job);
     let mut spec = Map::new();
     // Batch mode still validates a global input video: the first job's.
     spec.insert("input_video_path".into(), json!(first_prompt.input_video));
     spec.insert("prompt".into(), json!(first_prompt.text));
-    for control in &batch.controls {
-        spec.insert(
-            control.as_str().into(),
-            json!({
-                "control_weight": first_weights[control],
-                "input_control": first_prompt.control_videos.get(control),
-            }),
-        );
+    if let Some(negative) = &first_prompt.negative_prompt {
+        spec.insert("negative_prompt".into(), json!(negative));
     }
+    let controls = |job, prompt| -> Map<String, Value> {
+        let weights = line_weights(batch, job);
+        batch
+            .controls
+            .iter()
+            .map(|c| {
+                let entry = json!({
+                    "control_weight": weights[c],
+                    "input_control": control_input(prompt, *c, weights[c]),
+                });
+                (c.as_str().to_string(), entry)
+            })
+            .collect()
+    };
+    spec.extend(controls(first_job, first_prompt));
     let lines = claimed
         .jobs
         .iter()
         .map(|(job, prompt)| {
-            let weights = effective_weights(batch, job);
-            let overrides: Map<String, Value> = batch
-                .controls
-                .iter()
-                .map(|c| {
-                    (
-                        c.as_str().to_string(),
-                        json!({
-                            "control_weight": weights[c],
-                            "input_control": prompt.control_videos.get(c),
-                        }),
-                    )
-                })
-                .collect();
+            let overrides = controls(job, prompt);
             json!({
                 "visual_input": prompt.input_video,
                 "prompt": prompt.text,
@@ -89,7 +95,20 @@ pub fn inputs(claimed: &Claimed) -> (Value, Vec<Value>) {
     (Value::Object(spec), lines)
 }
 
-/// The flags after the command: files, then every setting the batch's jobs share.
+/// The control video a job's line names for `control`: the prompt's, else null (the program
+/// generates it) for a control the job asked for, else the job's own input video, which a
+/// branch of weight 0 never uses (its output is multiplied by 0) and which saves generating a
+/// control video nobody needs.
+fn control_input(prompt: &Prompt, control: Control, weight: f64) -> Option<&str> {
+    match prompt.control_videos.get(&control) {
+        Some(video) => Some(video),
+        None if weight > 0.0 => None,
+        None => Some(&prompt.input_video),
+    }
+}
+
+/// The flags after the command: files, then every setting the batch's jobs share, as the
+/// program resolves them (a setting the jobs left out is not sent: the program's default).
 pub fn args(
     config: &ExecutorConfig,
     claimed: &Claimed,
@@ -97,7 +116,7 @@ pub fn args(
     jsonl: &Path,
     out: &Path,
 ) -> Vec<String> {
-    let (job, prompt) = &claimed.jobs[0];
+    let (job, _) = &claimed.jobs[0];
     let c = &job.config;
     let mut a: Vec<String> = Vec::new();
     let mut flag = |k: &str, v: String| {
@@ -113,12 +132,18 @@ pub fn args(
     flag("num_steps", c.num_steps.to_string());
     flag("guidance", c.guidance.to_string());
     flag("seed", c.seed.to_string());
-    flag("sigma_max", c.sigma_max.to_string());
+    if let Some(sigma) = c.sigma_max {
+        flag("sigma_max", sigma.to_string());
+    }
     flag("blur_strength", c.blur_strength.as_str().to_string());
     flag("canny_threshold", c.canny_threshold.as_str().to_string());
-    flag("fps", c.fps.to_string());
-    if let Some(negative) = &prompt.negative_prompt {
-        flag("negative_prompt", negative.clone());
+    if let Some(fps) = c.fps {
+        flag("fps", fps.to_string());
+    }
+    match Profile::Transfer1.family(c) {
+        Family::Av => a.push("--is_av_sample".into()),
+        Family::DistilledEdge => a.push("--use_distilled".into()),
+        _ => {}
     }
     a
 }

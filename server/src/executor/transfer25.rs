@@ -1,14 +1,20 @@
 //! The `cosmos-transfer2.5` profile: one `examples/inference.py -i batch.jsonl -o outputs`
 //! invocation per batch. Each JSONL line is self-contained (unique `name` = the job id, every
-//! setting, and each loaded control with the job's own weight, 0 for those it did not ask
-//! for); outputs are `<name>.mp4`, `<name>.txt` (prompt), `<name>.json`,
-//! `<name>_control_<key>.mp4`. The program runs jobs one after another with the model loaded
-//! once and skips blocked jobs.
+//! setting the job named, and each of its own controls with its weight); outputs are
+//! `<name>.mp4`, `<name>.txt` (prompt), `<name>.json`, `<name>_control_<key>.mp4`. The program
+//! runs jobs one after another with the model loaded once and skips blocked jobs.
+//!
+//! What upstream does with the lines: the process's control keys are the union over its
+//! lines, and one key loads that control's checkpoint, several the multibranch model (the
+//! planner keeps one-control jobs apart for that). A line's absent key runs with weight 0 and
+//! its branch is skipped, but a present key without `control_path` is generated: so a line
+//! names only the job's own controls. `sigma_max` has no default (generation starts from
+//! noise), so it is sent only when the job set it, and there is no fps setting at all.
 
 use super::cosmos::{self, read_text};
 use super::process::parse_progress;
 use super::Claimed;
-use super::{effective_weights, BatchResult, BoxFuture, Executor, Progress};
+use super::{BatchResult, BoxFuture, Executor, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use cosmosq_shared::api::JobOutputs;
 use cosmosq_shared::{Control, Profile};
@@ -45,9 +51,12 @@ pub fn lines(claimed: &Claimed) -> Vec<Value> {
             line.insert("guidance".into(), json!(c.guidance as i64));
             line.insert("seed".into(), json!(c.seed));
             line.insert("num_steps".into(), json!(c.num_steps));
-            line.insert("sigma_max".into(), json!(c.sigma_max.to_string()));
+            if let Some(sigma) = c.sigma_max {
+                line.insert("sigma_max".into(), json!(sigma.to_string()));
+            }
             line.insert("resolution".into(), json!("720"));
-            for (control, weight) in effective_weights(&claimed.batch, job) {
+            for (control, weight) in c.weights.iter().filter(|(_, w)| **w > 0.0) {
+                let (control, weight) = (*control, *weight);
                 let mut entry = Map::new();
                 entry.insert("control_weight".into(), json!(weight));
                 if let Some(path) = prompt.control_videos.get(&control) {
@@ -74,6 +83,12 @@ pub fn lines(claimed: &Claimed) -> Vec<Value> {
             Value::Object(line)
         })
         .collect()
+}
+
+/// Whether a log line announces a job's output: "Generated video saved to <name>.mp4". A job's
+/// control videos have "<key> control video saved to" lines of their own, which do not count.
+fn announces_output(line: &str) -> bool {
+    line.contains("Generated video saved to")
 }
 
 /// Outputs of each job: `<id>.mp4` whose `<id>.txt` is the job's prompt.
@@ -140,7 +155,7 @@ impl Executor for Transfer25 {
             let done = std::sync::atomic::AtomicUsize::new(0);
             // Progress: finished jobs plus the current job's step fraction.
             let step = |line: &str| -> Option<f64> {
-                if line.contains(".mp4") && line.to_ascii_lowercase().contains("saved") {
+                if announces_output(line) {
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 let finished = done.load(std::sync::atomic::Ordering::Relaxed) as f64;
@@ -153,5 +168,20 @@ impl Executor for Transfer25 {
             let ambiguous = vec![false; claimed.jobs.len()];
             cosmos::outcomes(claimed, verified, &groups, &ended, &ambiguous)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announces_output;
+
+    #[test]
+    fn only_a_jobs_output_counts_towards_progress() {
+        let lines = [
+            "2025-01-01 INFO edge control video saved to /o/a_control_edge.mp4",
+            "2025-01-01 INFO depth control video saved to /o/a_control_depth.mp4",
+            "2025-01-01 SUCCESS Generated video saved to /o/a.mp4",
+        ];
+        assert_eq!(lines.iter().filter(|l| announces_output(l)).count(), 1);
     }
 }

@@ -15,7 +15,6 @@ impl Queue {
         let kind = input.kind.unwrap_or_default();
         let profile = self.config.executor.profile;
         let config = JobConfig::from_input_with(input.config, kind, &profile.defaults())?;
-        profile.check(kind, &config)?;
         // The reply's view is taken right after the change applies: the new job is then the
         // last one, so its position needs no count of the whole queue.
         let mut added = None;
@@ -25,6 +24,7 @@ impl Queue {
                     format!("no prompt with id `{}`", input.prompt_id),
                 )
             })?;
+            profile.check(kind, &config, prompt.video.frames)?;
             for control in config.signature().iter() {
                 if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
                     return Err(Error::new(ErrorCode::ControlVideoRequired,
@@ -50,6 +50,7 @@ impl Queue {
                 id: ids::new_id("jb"),
                 prompt_id: prompt.id.clone(),
                 kind,
+                effective_weights: profile.effective_weights(&config),
                 config,
                 status: JobStatus::Queued,
                 position: None,
@@ -202,23 +203,22 @@ impl Queue {
                     ),
                 ));
             }
-            if !state.prompts.contains_key(&record.job.prompt_id) {
+            let Some(prompt) = state.prompts.get(&record.job.prompt_id) else {
                 return Err(Error::new(
                     ErrorCode::PromptDeleted,
                     "the job's prompt was deleted",
                 ));
-            }
+            };
             // The executor may have changed since the job was added.
-            self.config
-                .executor
-                .profile
-                .check(record.job.kind, &record.job.config)?;
+            let profile = self.config.executor.profile;
+            profile.check(record.job.kind, &record.job.config, prompt.video.frames)?;
             let mut meta = state.meta().clone();
             let order = state.free_order_key(meta.next_order, change);
             meta.next_order = order + ORDER_GAP;
             change.meta = Some(meta);
             let mut retried = record.clone();
             retried.reset_for_retry(order);
+            retried.job.effective_weights = profile.effective_weights(&retried.job.config);
             change.jobs.push(retried);
             Ok(())
         })?;

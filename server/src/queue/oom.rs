@@ -50,11 +50,14 @@ impl Queue {
         for (k, jobs) in unfinished.chunks(half).enumerate() {
             let loads: Vec<_> = jobs
                 .iter()
-                .map(|j| PlanJob::from_job(&j.job, state.prompts.get(&j.job.prompt_id)).load())
+                .map(|j| {
+                    PlanJob::from_job(&j.job, state.prompts.get(&j.job.prompt_id))
+                        .load(state.profile)
+                })
                 .collect();
             let loaded = loads
                 .iter()
-                .fold(ControlSet::EMPTY, |u, l| u.union(l.signature));
+                .fold(ControlSet::EMPTY, |u, l| u.union(l.alone));
             let batch_size = record.batch.batch_size.min(jobs.len() as u32).max(1);
             let mut part = record.part(ids::new_id("bt"), record.sub * 2 + k as u32 + 1, now);
             let batch = &mut part.batch;

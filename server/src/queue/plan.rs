@@ -127,10 +127,11 @@ impl Free {
             None
         };
         let planned = planned.unwrap_or_else(|| {
-            let load = first.load();
+            let load = first.load(self.limits.profile);
             PlannedBatch {
                 job_ids: vec![first.id.clone()],
-                controls: load.signature.to_vec(),
+                controls: load.alone.to_vec(),
+                effective_weights: Default::default(),
                 batch_size: 1,
                 estimated_seconds: self.cost.estimate_alone(&load),
                 reason: if first.batchable() {

@@ -125,7 +125,8 @@ impl Queue {
 
     /// Queued jobs the executor cannot run (the profile changed since they were added: an
     /// `enhance` job, or a keypoint job on Transfer2.5) fail with the reason instead of
-    /// running as something they are not.
+    /// running as something they are not; the others get the weights this executor runs them
+    /// with.
     fn fail_unrunnable(&self) -> Result<(), Error> {
         let profile = self.config.executor.profile;
         self.mutate(|state, change| {
@@ -136,10 +137,21 @@ impl Queue {
                 .filter(|r| r.job.status == JobStatus::Queued && r.job.batch_id.is_none());
             for record in queued {
                 let job = &record.job;
-                if let Err(e) = profile.check(job.kind, &job.config) {
+                let frames = state
+                    .prompts
+                    .get(&job.prompt_id)
+                    .map_or(cosmosq_shared::video::DEFAULT_FRAMES, |p| p.video.frames);
+                if let Err(e) = profile.check(job.kind, &job.config, frames) {
                     tracing::warn!(job = %job.id, code = %e.code, "a queued job cannot run on this executor");
                     let mut r = record.clone();
                     r.fail(ErrorBody::new(e.code, e.message), None, &now);
+                    change.jobs.push(r);
+                    continue;
+                }
+                let weights = profile.effective_weights(&job.config);
+                if weights != job.effective_weights {
+                    let mut r = record.clone();
+                    r.job.effective_weights = weights;
                     change.jobs.push(r);
                 }
             }

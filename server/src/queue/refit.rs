@@ -46,7 +46,8 @@ impl State {
                     .iter()
                     .map(|id| {
                         let j = self.jobs.get(id)?;
-                        Some(PlanJob::from_job(&j.job, self.prompts.get(&j.job.prompt_id)).load())
+                        let job = PlanJob::from_job(&j.job, self.prompts.get(&j.job.prompt_id));
+                        Some(job.load(profile))
                     })
                     .collect::<Option<_>>()?;
                 Some(Sample {

@@ -55,7 +55,7 @@ impl State {
 
     /// The planner's limits: the queue settings' and what the executor can do.
     pub(super) fn limits(&self) -> Limits {
-        cosmosq_shared::preview::limits(&self.meta().settings, self.profile)
+        self.meta().settings.limits(self.profile)
     }
 
     pub(super) fn job(&self, id: &str) -> Result<&JobRecord, Error> {

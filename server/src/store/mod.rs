@@ -384,6 +384,7 @@ mod tests {
                 prompt_id: "ps_1".into(),
                 kind: JobKind::Inference,
                 config: JobConfig::default(),
+                effective_weights: Default::default(),
                 status: JobStatus::Queued,
                 position: None,
                 attempts: 0,

@@ -2,37 +2,14 @@
 
 use super::search::{Members, Problem};
 use super::{safe_batch_size, PlanMetrics, PlanMode, PlannedBatch};
-use crate::control::{Control, ControlSet};
+use crate::control::ControlSet;
 use crate::cost::JobLoad;
+use crate::profile::{Family, Profile};
 use std::collections::BTreeMap;
 
 /// Seconds rounded to milliseconds, so JSON stays readable.
 fn ms(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// The controls (hdmap, lidar) that other jobs of the same settings group ask for but that a
-/// member of `members` can never be given (see `PlanJob::unloadable`), if any.
-fn kept_apart(problem: &Problem, members: &[usize]) -> Option<ControlSet> {
-    let unloadable = members.iter().fold(ControlSet::EMPTY, |u, &m| {
-        u.union(problem.items[m].unloadable)
-    });
-    if unloadable.is_empty() {
-        return None;
-    }
-    let mut counts = problem.group_controls[problem.items[members[0]].group as usize];
-    for &m in members {
-        for (i, n) in counts.iter_mut().enumerate() {
-            *n -= u32::from(problem.items[m].signature.bits() & (1 << i) != 0);
-        }
-    }
-    let missing: ControlSet = Control::ALL
-        .into_iter()
-        .enumerate()
-        .filter(|(i, c)| counts[*i] > 0 && unloadable.contains(*c))
-        .map(|(_, c)| c)
-        .collect();
-    (!missing.is_empty()).then_some(missing)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -45,6 +22,7 @@ pub(super) fn describe(
     mode: PlanMode,
 ) -> (Vec<PlannedBatch>, PlanMetrics) {
     let cost = problem.cost;
+    let profile = problem.limits.profile;
     let mut metrics = PlanMetrics {
         job_count: problem.items.len(),
         batch_count: batches.len(),
@@ -60,7 +38,7 @@ pub(super) fn describe(
         .map(|members| {
             let loads: Vec<JobLoad> = members
                 .iter()
-                .map(|&m| problem.jobs[problem.items[m].job].load())
+                .map(|&m| problem.jobs[problem.items[m].job].load(profile))
                 .collect();
             let loaded = problem.loaded(members);
             let batch_size = problem.batch_size(members);
@@ -70,6 +48,15 @@ pub(super) fn describe(
             metrics.estimated_batched_seconds += estimate.total_seconds;
             metrics.control_overhead_seconds += estimate.control_overhead_seconds;
             let group_size = group_sizes[&problem.items[members[0]].group];
+            let effective_weights = members
+                .iter()
+                .map(|&m| &problem.jobs[problem.items[m].job])
+                .filter_map(|j| {
+                    let runs = profile.effective_weights(&j.config);
+                    let asked = j.config.weights.iter().filter(|(_, w)| **w > 0.0);
+                    (!asked.eq(runs.iter())).then(|| (j.id.clone(), runs))
+                })
+                .collect();
             PlannedBatch {
                 job_ids: members
                     .iter()
@@ -78,6 +65,7 @@ pub(super) fn describe(
                 controls: loaded.to_vec(),
                 batch_size,
                 estimated_seconds: ms(estimate.total_seconds),
+                effective_weights,
                 reason: reason(
                     problem,
                     members,
@@ -122,6 +110,7 @@ fn reason(
     group_size: usize,
     n: Numbers,
 ) -> String {
+    let profile = problem.limits.profile;
     let count = members.len();
     let jobs: Vec<_> = members
         .iter()
@@ -131,22 +120,18 @@ fn reason(
     for j in &jobs {
         *signatures.entry(j.signature()).or_default() += 1;
     }
+    let family = profile.family(&jobs[0].config);
     let mut sentences = Vec::new();
 
     if count == 1 {
         sentences.push(if group_size == 1 {
-            "Runs alone: no other queued job shares its process-wide settings \
+            "Runs alone: no other queued job shares its model and process-wide settings \
              (steps, guidance, seed, sigma_max, blur, canny, fps, negative prompt)."
                 .to_string()
         } else if mode == PlanMode::Strict {
             format!(
                 "Runs alone: no other queued job with the same settings asks for exactly {}.",
-                n.loaded
-            )
-        } else if let Some(missing) = kept_apart(problem, members) {
-            format!(
-                "Runs alone: the other batches with its settings load {missing}, which its \
-                 prompt has no control video for and Cosmos cannot generate."
+                jobs[0].signature()
             )
         } else {
             "Runs alone: under the cost model, sharing a load with another batch would cost \
@@ -157,20 +142,32 @@ fn reason(
         sentences.push(format!(
             "{} asking for {} share one model load.",
             plural(count, "job", "jobs"),
-            n.loaded
+            jobs[0].signature()
         ));
     } else {
         let mix: Vec<String> = signatures
             .iter()
             .map(|(sig, k)| format!("{k}× {sig}"))
             .collect();
-        sentences.push(format!(
-            "Mixed controls ({}) share one load of {}; each job gets weight 0 for the controls it \
-             did not ask for, at {:.0} s of extra control compute.",
-            mix.join(", "),
-            n.loaded,
-            n.overhead
-        ));
+        sentences.push(if profile.runs_every_loaded_branch() {
+            format!(
+                "Mixed controls ({}) share one load of {}; each job gets weight 0 for the \
+                 controls it did not ask for (its own input video stands in as their control \
+                 video, so nothing is generated for them), at {:.0} s of extra control compute.",
+                mix.join(", "),
+                n.loaded,
+                n.overhead
+            )
+        } else {
+            format!(
+                "Mixed controls ({}) share one load of {}; each job runs only its own branches.",
+                mix.join(", "),
+                n.loaded
+            )
+        });
+    }
+    if let Some(why) = family_reason(profile, family) {
+        sentences.push(why);
     }
 
     if n.batch_size > 1 {
@@ -179,7 +176,7 @@ fn reason(
              (--batch_size {}).",
             n.batch_size
         ));
-    } else if count > 1 && !problem.limits.batched_pass {
+    } else if count > 1 && !profile.batched_pass() {
         sentences.push(
             "This executor runs a batch's jobs one after another on the loaded model; each \
              keeps its own settings."
@@ -199,6 +196,7 @@ fn reason(
              (--batch_size 1) and each keeps its own settings."
         ));
     }
+    sentences.extend(settings_reasons(profile, &jobs));
 
     let safe = safe_batch_size(n.loaded.len(), u32::MAX) as usize;
     let cap = problem.capacity(n.loaded);
@@ -229,4 +227,69 @@ fn reason(
         ));
     }
     sentences.join(" ")
+}
+
+/// Why jobs of this model share a process only with each other, where that is a rule.
+fn family_reason(profile: Profile, family: Family) -> Option<String> {
+    Some(match family {
+        Family::General => return None,
+        Family::Av | Family::DistilledEdge => format!(
+            "On {}: its jobs share a process only with jobs for the same model.",
+            family.describe()
+        ),
+        Family::Single(c) => format!(
+            "On {}: a one-control job shares a process only with jobs of the same single \
+             control ({profile}'s multibranch model is not strictly equal to the {c} model).",
+            family.describe()
+        ),
+        Family::Multi => format!(
+            "On {}: it loads them whatever the weights, so it costs the same whichever \
+             controls it serves.",
+            family.describe()
+        ),
+    })
+}
+
+/// What the program does with settings the jobs left out, and with their weights.
+fn settings_reasons(profile: Profile, jobs: &[&super::PlanJob]) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let defaults = profile.resolve(&crate::job::JobConfig::default());
+    let mut left: Vec<String> = Vec::new();
+    if jobs.iter().any(|j| j.config.sigma_max.is_none()) {
+        left.push(match defaults.sigma_max {
+            Some(s) => format!("sigma_max {s}"),
+            None => "no sigma_max (generation starts from noise)".into(),
+        });
+    }
+    if jobs.iter().any(|j| j.config.fps.is_none()) {
+        left.push(match defaults.fps {
+            Some(f) => format!("fps {f}"),
+            None => "the input video's fps".into(),
+        });
+    }
+    if !left.is_empty() {
+        sentences.push(format!(
+            "Settings left out run with the program default: {}.",
+            left.join(", ")
+        ));
+    }
+    let changed = jobs
+        .iter()
+        .filter(|j| {
+            let asked = j.config.weights.iter().filter(|(_, w)| **w > 0.0);
+            !asked.eq(profile.effective_weights(&j.config).iter())
+        })
+        .count();
+    if changed > 0 {
+        sentences.push(format!(
+            "{} with other weights than asked: the program divides a job's weights by their \
+             sum when it is above 1 and runs them in bfloat16 (see effective_weights).",
+            if changed == 1 {
+                "1 job runs".to_string()
+            } else {
+                format!("{changed} jobs run")
+            }
+        ));
+    }
+    sentences
 }

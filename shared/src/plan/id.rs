@@ -6,7 +6,7 @@ use crate::cost::CostModel;
 use sha2::{Digest, Sha256};
 
 /// Bump when the planner's output for the same input changes, so old ids go stale.
-const PLANNER_VERSION: u32 = 3;
+const PLANNER_VERSION: u32 = 4;
 
 struct Canonical(Sha256);
 
@@ -39,7 +39,7 @@ pub(super) fn plan_id(
     for cap in limits.learned_caps.0 {
         h.u64(cap as u64);
     }
-    h.u64(limits.batched_pass as u64);
+    h.str(limits.profile.as_str());
     h.f64(cost.startup_seconds);
     h.f64(cost.step_seconds);
     h.f64(cost.batched_pass_efficiency);
@@ -59,10 +59,11 @@ pub(super) fn plan_id(
         h.u64(c.num_steps as u64);
         h.f64(c.guidance);
         h.u64(c.seed);
-        h.f64(c.sigma_max);
+        h.f64(c.sigma_max.unwrap_or(-1.0));
         h.str(c.blur_strength.as_str());
         h.str(c.canny_threshold.as_str());
-        h.u64(c.fps as u64);
+        h.u64(c.fps.map_or(u64::MAX, u64::from));
+        h.u64(c.distilled as u64);
         match &j.negative_prompt {
             None => h.u64(0),
             Some(n) => {

@@ -14,9 +14,10 @@ use crate::control::{Control, ControlSet};
 use crate::cost::{CostModel, JobLoad};
 use crate::error::{ErrorCode, ValidationError};
 use crate::job::{JobConfig, JobKind};
+use crate::profile::Profile;
 use crate::video::{self, AspectBucket};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// How jobs may be grouped.
@@ -122,14 +123,11 @@ pub struct Limits {
     /// Lower sizes learned from out-of-memory failures.
     #[serde(default)]
     pub learned_caps: LearnedCaps,
-    /// Whether the executor can run identical jobs as one batched forward pass (Transfer1 and
-    /// the simulated executor); Transfer2.5 always runs a batch's jobs one after another.
-    #[serde(default = "batched_pass_default")]
-    pub batched_pass: bool,
-}
-
-fn batched_pass_default() -> bool {
-    true
+    /// The executor profile the plan is for: its models (which jobs may share a process), its
+    /// chunk length, whether identical jobs share a batched forward pass, what a batch loads
+    /// and computes (see [`Profile`]).
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 impl Default for Limits {
@@ -137,7 +135,7 @@ impl Default for Limits {
         Limits {
             max_batch_size: 8,
             learned_caps: LearnedCaps::default(),
-            batched_pass: true,
+            profile: Profile::default(),
         }
     }
 }
@@ -150,10 +148,11 @@ impl Limits {
         }
     }
 
-    /// Most jobs a batch loading `controls` controls may hold: the safe size, capped by the
-    /// user's maximum and by what out-of-memory failures taught.
+    /// Most jobs a batch loading `controls` controls may hold: the safe size (where jobs share
+    /// a batched pass; see [`Profile::safe_batch_size`]), capped by the user's maximum and by
+    /// what out-of-memory failures taught.
     pub fn capacity(&self, controls: usize) -> u32 {
-        let safe = safe_batch_size(controls, self.max_batch_size);
+        let safe = self.profile.safe_batch_size(controls, self.max_batch_size);
         match self.learned_caps.get(controls) {
             Some(cap) => safe.min(cap),
             None => safe,
@@ -227,25 +226,21 @@ impl PlanJob {
         self.kind.batchable()
     }
 
-    /// Controls no batch holding this job may load: those Cosmos cannot generate (`hdmap`,
-    /// `lidar`) that the job neither asked for nor supplies. A mixed batch that loaded one
-    /// would hand the job a null input for it, and the program fails the whole run.
-    pub fn unloadable(&self) -> ControlSet {
-        Control::ALL
-            .into_iter()
-            .filter(|c| !c.can_generate())
-            .collect::<ControlSet>()
-            .difference(self.control_inputs)
-            .difference(self.signature())
-    }
-
-    /// What this job adds to a batch's cost.
-    pub fn load(&self) -> JobLoad {
+    /// What this job adds to a batch's cost on `profile`'s program: its chunks of that
+    /// program's length, its steps (one on the distilled model), what it loads on its own.
+    pub fn load(&self, profile: Profile) -> JobLoad {
+        let signature = self.signature();
         JobLoad {
-            signature: self.signature(),
+            signature,
             supplied: self.control_inputs,
-            chunks: video::chunks(self.frames),
-            num_steps: self.config.num_steps,
+            chunks: profile.chunks(self.frames),
+            num_steps: if self.config.distilled {
+                1
+            } else {
+                self.config.num_steps
+            },
+            alone: profile.loads(profile.family(&self.config), signature),
+            all_branches: profile.runs_every_loaded_branch(),
         }
     }
 
@@ -283,6 +278,10 @@ pub struct PlannedBatch {
     /// weights, frame count and aspect bucket (one batched forward pass), otherwise 1.
     pub batch_size: u32,
     pub estimated_seconds: f64,
+    /// For each job whose weights run otherwise than it asked (Transfer1 divides weights
+    /// summing above 1 by their sum and runs them in bfloat16), the weights it runs with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub effective_weights: BTreeMap<String, BTreeMap<Control, f64>>,
     /// Why the batch was formed this way, in plain words.
     pub reason: String,
 }

@@ -1,7 +1,9 @@
 //! Where batches are formed: the strict grouping and the mixed-mode search.
 //!
-//! Jobs whose process-global settings differ can never share a batch, so the queue splits into
-//! independent settings groups. Strict mode fills batches per (group, control signature) in
+//! Jobs whose process-global settings differ, as the program resolves them, or that need
+//! different models ([`crate::Family`]) can never share a batch, so the queue splits into
+//! independent settings groups. Strict mode partitions each (group, control signature) into
+//! the cheapest batches it finds (see `Problem::strict`), never worse than filling them in
 //! queue order. Mixed mode solves each group by the cheapest method that is good enough:
 //!
 //! - up to [`EXACT_LIMIT`] jobs: exactly, by dynamic programming over subsets;
@@ -17,8 +19,8 @@
 //! randomness. The local search runs under an evaluation budget per plan, so no input makes
 //! planning slow (groups later in the queue then keep their merge-search result).
 //!
-//! Batch costs come from a [`Summary`] of the members (union, counts, work, inputs to
-//! preprocess), so a merged or reduced batch is priced in O(1), as `CostModel::estimate` would.
+//! Batch costs come from a [`Summary`] of the members (what they load, counts, work, their
+//! own compute and preprocessing), so a merged or reduced batch is priced in O(1), as `CostModel::estimate` would.
 
 use super::{Limits, PlanJob, PlanMode};
 use crate::control::{Control, ControlSet};
@@ -28,6 +30,7 @@ use std::collections::HashMap;
 
 mod classes;
 mod local;
+mod strict;
 
 /// Improvements smaller than this many seconds are noise, not progress.
 const EPSILON: f64 = 1e-7;
@@ -49,11 +52,15 @@ pub(super) struct Item {
     /// Index of the job in the planner's input (its queue position).
     pub job: usize,
     pub signature: ControlSet,
-    pub supplied: ControlSet,
-    /// Controls a batch holding this job must not load (`PlanJob::unloadable`).
-    pub unloadable: ControlSet,
+    /// What it loads in any batch (`JobLoad::alone`: its signature, or on Transfer2.5's
+    /// multibranch model all four branches).
+    pub loads: ControlSet,
     /// chunks × num_steps.
     pub work: f64,
+    /// Its compute when only its own branches run: work × (step + its controls' steps).
+    pub own_compute: f64,
+    /// Its preprocessing: the controls it asked for without supplying their input.
+    pub preprocess: f64,
     /// Jobs with equal `compat` have identical weights, frame counts and aspect buckets.
     pub compat: u32,
     /// Jobs with equal `group` share every process-global setting.
@@ -67,7 +74,6 @@ struct Tables {
     efficiency: f64,
     load: [f64; 128],
     control_step: [f64; 128],
-    preprocess: [f64; 7],
 }
 
 impl Tables {
@@ -78,11 +84,7 @@ impl Tables {
             efficiency: cost.batched_pass_efficiency,
             load: [0.0; 128],
             control_step: [0.0; 128],
-            preprocess: [0.0; 7],
         };
-        for (i, c) in Control::ALL.into_iter().enumerate() {
-            t.preprocess[i] = cost.preprocess(c);
-        }
         for bits in 0..128usize {
             for (i, c) in Control::ALL.into_iter().enumerate() {
                 if bits & (1 << i) != 0 {
@@ -98,46 +100,38 @@ impl Tables {
 /// Everything the cost of a batch depends on, so merged or reduced batches are priced in O(1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Summary {
-    /// Union of the members' signatures (bits as in `ControlSet::bits`).
+    /// Union of what the members load (bits as in `ControlSet::bits`).
     loaded: u8,
     count: u32,
     /// Σ chunks × steps.
     work: f64,
-    /// Per control: members that do not supply its input (each preprocesses it when loaded).
-    unsupplied: [u32; 7],
-    /// Controls some member must not be given (see `PlanJob::unloadable`).
-    unloadable: u8,
+    /// Σ `Item::own_compute`.
+    own_compute: f64,
+    /// Σ `Item::preprocess`.
+    preprocess: f64,
     /// The members' common `compat`, if they all share one (then 2+ run as one batched pass).
     compat: Option<u32>,
 }
 
 impl Summary {
     fn of(item: &Item) -> Self {
-        let mut unsupplied = [0; 7];
-        for (i, u) in unsupplied.iter_mut().enumerate() {
-            *u = u32::from(item.supplied.bits() & (1 << i) == 0);
-        }
         Summary {
-            loaded: item.signature.bits(),
+            loaded: item.loads.bits(),
             count: 1,
             work: item.work,
-            unsupplied,
-            unloadable: item.unloadable.bits(),
+            own_compute: item.own_compute,
+            preprocess: item.preprocess,
             compat: Some(item.compat),
         }
     }
 
     fn add(&self, other: &Summary) -> Summary {
-        let mut unsupplied = self.unsupplied;
-        for (u, o) in unsupplied.iter_mut().zip(other.unsupplied) {
-            *u += o;
-        }
         Summary {
             loaded: self.loaded | other.loaded,
             count: self.count + other.count,
             work: self.work + other.work,
-            unsupplied,
-            unloadable: self.unloadable | other.unloadable,
+            own_compute: self.own_compute + other.own_compute,
+            preprocess: self.preprocess + other.preprocess,
             compat: if self.compat == other.compat {
                 self.compat
             } else {
@@ -154,15 +148,15 @@ impl Summary {
             self.loaded,
             self.count,
             self.work.to_bits(),
-            self.unsupplied,
-            self.unloadable,
+            self.own_compute.to_bits(),
+            self.preprocess.to_bits(),
             self.compat.is_some(),
         )
     }
 }
 
 /// See `Summary::key`.
-type ClassKey = (u8, u32, u64, [u32; 7], u8, bool);
+type ClassKey = (u8, u32, u64, u64, u64, bool);
 
 /// A batch being formed: indices into `Problem::items`.
 pub(super) type Members = Vec<usize>;
@@ -184,8 +178,6 @@ pub(super) struct Problem<'a> {
     units: Vec<Summary>,
     /// Local-search evaluations left in this plan.
     budget: Cell<u64>,
-    /// Per settings group, how many of its jobs ask for each control (for explanations).
-    pub group_controls: Vec<[u32; 7]>,
 }
 
 /// Interns keys to small dense ids in order of first appearance.
@@ -213,6 +205,7 @@ fn bits(x: f64) -> u64 {
 
 impl<'a> Problem<'a> {
     pub fn new(jobs: &'a [PlanJob], limits: Limits, cost: &'a CostModel) -> Self {
+        let profile = limits.profile;
         let mut groups = Interner::new();
         let mut compats = Interner::new();
         let items: Vec<Item> = jobs
@@ -220,12 +213,15 @@ impl<'a> Problem<'a> {
             .enumerate()
             .filter(|(_, j)| j.batchable())
             .map(|(index, j)| {
-                let c = &j.config;
+                // Settings as the program runs them: a job that leaves sigma_max out and one
+                // that names the program's default run alike.
+                let c = profile.resolve(&j.config);
                 let group = groups.id((
+                    profile.family(&c),
                     c.num_steps,
                     bits(c.guidance),
                     c.seed,
-                    bits(c.sigma_max),
+                    c.sigma_max.map(bits),
                     c.blur_strength,
                     c.canny_threshold,
                     c.fps,
@@ -233,31 +229,21 @@ impl<'a> Problem<'a> {
                 ));
                 let weights: Vec<u64> = Control::ALL.iter().map(|k| bits(c.weight(*k))).collect();
                 let compat = compats.id((weights, j.frames, j.bucket));
-                let load = j.load();
+                let load = j.load(profile);
+                let work = load.chunks as f64 * load.num_steps as f64;
                 Item {
                     job: index,
                     signature: load.signature,
-                    supplied: load.supplied,
-                    unloadable: j.unloadable(),
-                    work: load.chunks as f64 * load.num_steps as f64,
+                    loads: load.alone,
+                    work,
+                    own_compute: work * cost.step_with(load.signature),
+                    preprocess: cost.preprocess_of(&load),
                     compat,
                     group,
                 }
             })
             .collect();
-        let groups = items
-            .iter()
-            .map(|i| i.group as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut group_controls = vec![[0u32; 7]; groups];
-        for item in &items {
-            for (i, n) in group_controls[item.group as usize].iter_mut().enumerate() {
-                *n += u32::from(item.signature.bits() & (1 << i) != 0);
-            }
-        }
         Problem {
-            group_controls,
             jobs,
             units: items.iter().map(Summary::of).collect(),
             items,
@@ -268,11 +254,11 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// Controls a batch loads: the union of its jobs' signatures.
+    /// Controls a batch loads: the union of what its jobs load.
     pub fn loaded(&self, members: &[usize]) -> ControlSet {
         members
             .iter()
-            .fold(ControlSet::EMPTY, |u, &m| u.union(self.items[m].signature))
+            .fold(ControlSet::EMPTY, |u, &m| u.union(self.items[m].loads))
     }
 
     /// Most jobs a batch that loads `loaded` may hold.
@@ -282,7 +268,6 @@ impl<'a> Problem<'a> {
 
     fn fits(&self, s: &Summary) -> bool {
         s.count <= self.limits.capacity(s.loaded.count_ones() as usize)
-            && s.loaded & s.unloadable == 0
     }
 
     /// Whether a batch with this summary could take one more job.
@@ -294,7 +279,7 @@ impl<'a> Problem<'a> {
     /// weights, frames and aspect bucket, otherwise one at a time.
     pub fn batch_size(&self, members: &[usize]) -> u32 {
         let first = self.items[members[0]].compat;
-        if self.limits.batched_pass
+        if self.limits.profile.batched_pass()
             && members.len() > 1
             && members.iter().all(|&m| self.items[m].compat == first)
         {
@@ -327,18 +312,18 @@ impl<'a> Problem<'a> {
     fn price(&self, s: &Summary) -> f64 {
         let t = &self.tables;
         let u = s.loaded as usize;
-        let efficiency = if s.count > 1 && s.compat.is_some() && self.limits.batched_pass {
+        let profile = self.limits.profile;
+        let efficiency = if s.count > 1 && s.compat.is_some() && profile.batched_pass() {
             t.efficiency
         } else {
             1.0
         };
-        let mut total = t.startup + t.load[u] + s.work * (t.step + t.control_step[u]) * efficiency;
-        for (i, p) in t.preprocess.iter().enumerate() {
-            if u & (1 << i) != 0 {
-                total += p * s.unsupplied[i] as f64;
-            }
-        }
-        total
+        let compute = if profile.runs_every_loaded_branch() {
+            s.work * (t.step + t.control_step[u])
+        } else {
+            s.own_compute
+        };
+        t.startup + t.load[u] + compute * efficiency + s.preprocess
     }
 
     fn batch(&self, members: Members) -> Batch {
@@ -350,7 +335,7 @@ impl<'a> Problem<'a> {
     pub fn solve(&self, mode: PlanMode) -> Vec<Members> {
         let mut all = Vec::new();
         for group in self.groups() {
-            let strict = self.fill(&group, |item| item.signature.bits() as u64);
+            let strict = self.strict(&group);
             let batches = match mode {
                 PlanMode::Strict => strict,
                 PlanMode::Mixed => {

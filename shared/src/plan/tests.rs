@@ -84,26 +84,144 @@ fn mixed_combines_different_controls_when_it_saves_time() {
     assert!(mixed.metrics.speedup > 1.0);
 }
 
+fn run_on(jobs: &[PlanJob], mode: PlanMode, profile: Profile) -> Plan {
+    let limits = Limits {
+        profile,
+        ..Limits::default()
+    };
+    plan(jobs, mode, limits, &CostModel::default()).unwrap()
+}
+
 #[test]
-fn mixed_never_loads_hdmap_or_lidar_for_a_job_without_that_video() {
-    // Merging would save a model load, but `b`'s prompt has no hdmap video and Cosmos cannot
-    // generate one: a batch loading hdmap would fail the whole run.
-    let mut a = job("a", &[(Edge, 0.5), (Control::Hdmap, 0.5)]);
-    a.control_inputs = [Control::Hdmap].into_iter().collect();
-    let b = job("b", &[(Edge, 0.5)]);
-    let p = run(&[a.clone(), b.clone()], PlanMode::Mixed);
-    assert_eq!(ids(&p), vec![vec!["a"], vec!["b"]]);
-    let why = &p.batches[1].reason;
-    assert!(
-        why.contains("load hdmap") && why.contains("no control video"),
-        "{why}"
+fn transfer1_never_mixes_model_families() {
+    // The AV model (hdmap, lidar) and the distilled edge model are other checkpoints than the
+    // general model: a job never shares a process with a job for another model.
+    let av = job("av", &[(Control::Hdmap, 0.5)]);
+    let lidar = job("lidar", &[(Control::Lidar, 0.5)]);
+    let edge = job("edge", &[(Edge, 0.5)]);
+    let mut distilled = job("distilled", &[(Edge, 0.5)]);
+    distilled.config.distilled = true;
+    let jobs = [av, edge, lidar, distilled];
+    for profile in [Profile::Transfer1, Profile::Simulated] {
+        let p = run_on(&jobs, PlanMode::Mixed, profile);
+        assert_eq!(
+            ids(&p),
+            vec![vec!["av", "lidar"], vec!["edge"], vec!["distilled"]]
+        );
+        assert!(
+            p.batches[0].reason.contains("AV model"),
+            "{}",
+            p.batches[0].reason
+        );
+        assert!(
+            p.batches[2].reason.contains("distilled"),
+            "{}",
+            p.batches[2].reason
+        );
+        // One step on the distilled model.
+        assert!(p.batches[2].estimated_seconds < p.batches[1].estimated_seconds);
+    }
+}
+
+#[test]
+fn transfer25_keeps_one_control_jobs_on_their_own_checkpoint() {
+    let jobs = [
+        job("e1", &[(Edge, 0.5)]),
+        job("d1", &[(Depth, 0.5)]),
+        job("ed", &[(Edge, 0.5), (Depth, 0.5)]),
+        job("e2", &[(Edge, 0.7)]),
+        job("vs", &[(Vis, 0.5), (Seg, 0.5)]),
+    ];
+    let p = run_on(&jobs, PlanMode::Mixed, Profile::Transfer25);
+    assert_eq!(
+        ids(&p),
+        vec![vec!["e1", "e2"], vec!["d1"], vec!["ed", "vs"]]
     );
-    // With the video on `b`'s prompt the merge is allowed (and saves time).
-    let mut b = b;
-    b.control_inputs = [Control::Hdmap].into_iter().collect();
-    let p = run(&[a, b], PlanMode::Mixed);
-    assert_eq!(ids(&p), vec![vec!["a", "b"]]);
-    assert_eq!(p.batches[0].controls, vec![Edge, Control::Hdmap]);
+    let multi = &p.batches[2];
+    assert_eq!(
+        multi.controls,
+        vec![Depth, Edge, Seg, Vis],
+        "all four branches load"
+    );
+    assert!(multi.reason.contains("multibranch"), "{}", multi.reason);
+    assert!(
+        multi.reason.contains("only its own branches"),
+        "{}",
+        multi.reason
+    );
+    // The multibranch process costs the same load whichever controls it serves, and each
+    // job computes only its own branches: no overhead.
+    assert_eq!(p.metrics.control_overhead_seconds, 0.0);
+    let strict = run_on(&jobs, PlanMode::Strict, Profile::Transfer25);
+    assert_eq!(strict.metrics.batch_count, 4);
+    assert_eq!(strict.batches[2].controls, vec![Depth, Edge, Seg, Vis]);
+}
+
+#[test]
+fn effective_weights_and_program_defaults_are_shown() {
+    let jobs = [
+        job("a", &[(Edge, 0.7), (Depth, 0.5)]),
+        job("b", &[(Edge, 0.5), (Depth, 0.5)]),
+    ];
+    let p = run_on(&jobs, PlanMode::Strict, Profile::Transfer1);
+    let b = &p.batches[0];
+    assert_eq!(
+        b.effective_weights.len(),
+        1,
+        "only `a` runs otherwise than asked"
+    );
+    assert_eq!(b.effective_weights["a"][&Edge], 0.58203125);
+    assert_eq!(b.effective_weights["a"][&Depth], 0.416015625);
+    assert!(
+        b.reason.contains("1 job runs with other weights"),
+        "{}",
+        b.reason
+    );
+    assert!(
+        b.reason.contains("program default: sigma_max 70, fps 24"),
+        "{}",
+        b.reason
+    );
+    let p = run_on(&jobs, PlanMode::Strict, Profile::Transfer25);
+    assert!(p.batches[0].effective_weights.is_empty());
+    assert!(
+        p.batches[0].reason.contains("no sigma_max"),
+        "{}",
+        p.batches[0].reason
+    );
+    // Leaving sigma_max out and naming the program's default run alike: one batch.
+    let mut named = job("c", &[(Edge, 0.5), (Depth, 0.5)]);
+    named.config.sigma_max = Some(70.0);
+    let p = run_on(
+        &[jobs[1].clone(), named],
+        PlanMode::Strict,
+        Profile::Transfer1,
+    );
+    assert_eq!(p.metrics.batch_count, 1);
+}
+
+#[test]
+fn strict_keeps_identical_jobs_together_before_filling() {
+    // Queue order alternates weights: filling 4 + 4 in queue order loses both batched passes;
+    // strict puts identical jobs together.
+    let jobs: Vec<_> = (0..8)
+        .map(|i| {
+            job(
+                &format!("j{i}"),
+                &[(Edge, if i % 2 == 0 { 0.5 } else { 0.25 })],
+            )
+        })
+        .collect();
+    let limits = Limits {
+        max_batch_size: 4,
+        ..Limits::default()
+    };
+    let p = plan(&jobs, PlanMode::Strict, limits, &CostModel::default()).unwrap();
+    assert_eq!(
+        ids(&p),
+        vec![vec!["j0", "j2", "j4", "j6"], vec!["j1", "j3", "j5", "j7"]]
+    );
+    assert!(p.batches.iter().all(|b| b.batch_size == 4));
 }
 
 #[test]
@@ -185,10 +303,10 @@ fn process_global_settings_are_never_mixed() {
         |j| j.config.seed = 2,
         |j| j.config.num_steps = 10,
         |j| j.config.guidance = 7.0,
-        |j| j.config.sigma_max = 80.0,
+        |j| j.config.sigma_max = Some(80.0),
         |j| j.config.blur_strength = Strength::High,
         |j| j.config.canny_threshold = Strength::Low,
-        |j| j.config.fps = 30,
+        |j| j.config.fps = Some(30),
         |j| j.negative_prompt = Some("no cats".into()),
     ];
     for change in variants {
@@ -234,7 +352,7 @@ fn without_batched_passes_identical_jobs_run_one_after_another() {
         .map(|i| job(&format!("j{i}"), &[(Edge, 0.5)]))
         .collect();
     let limits = Limits {
-        batched_pass: false,
+        profile: Profile::Transfer25,
         ..Limits::default()
     };
     let cost = CostModel::default();
@@ -243,7 +361,7 @@ fn without_batched_passes_identical_jobs_run_one_after_another() {
     assert_eq!(b.job_ids.len(), 3);
     assert_eq!(b.batch_size, 1);
     assert!(b.reason.contains("one after another"), "{}", b.reason);
-    let loads: Vec<_> = same.iter().map(PlanJob::load).collect();
+    let loads: Vec<_> = same.iter().map(|j| j.load(Profile::Transfer25)).collect();
     let signature = same[0].signature();
     assert_eq!(
         b.estimated_seconds,
@@ -257,8 +375,8 @@ fn without_batched_passes_identical_jobs_run_one_after_another() {
 
 #[test]
 fn mixed_clusters_identical_jobs_into_batched_passes() {
-    // Interleaved weights: strict fills 4 + 4 in queue order (no batched pass);
-    // mixed regroups into two uniform batches with the same number of loads.
+    // Interleaved weights: filling 4 + 4 in queue order would lose the batched pass; both
+    // modes regroup into two uniform batches with the same number of loads.
     let jobs: Vec<_> = (0..8)
         .map(|i| {
             job(
@@ -269,11 +387,10 @@ fn mixed_clusters_identical_jobs_into_batched_passes() {
         .collect();
     let strict = run(&jobs, PlanMode::Strict);
     let mixed = run(&jobs, PlanMode::Mixed);
-    assert!(strict.batches.iter().all(|b| b.batch_size == 1));
     assert_eq!(mixed.metrics.batch_count, 2);
     assert!(mixed.batches.iter().all(|b| b.batch_size == 4));
     assert_eq!(ids(&mixed)[0], vec!["j0", "j2", "j4", "j6"]);
-    assert!(mixed.metrics.estimated_batched_seconds < strict.metrics.estimated_batched_seconds);
+    assert_eq!(ids(&strict), ids(&mixed));
 }
 
 #[test]
@@ -297,7 +414,10 @@ fn metrics_add_up() {
     ];
     let p = run(&jobs, PlanMode::Strict);
     let cost = CostModel::default();
-    let alone: f64 = jobs.iter().map(|j| cost.estimate_alone(&j.load())).sum();
+    let alone: f64 = jobs
+        .iter()
+        .map(|j| cost.estimate_alone(&j.load(Profile::Simulated)))
+        .sum();
     assert_eq!(p.metrics.estimated_sequential_seconds, alone);
     let sum: f64 = p.batches.iter().map(|b| b.estimated_seconds).sum();
     assert!((p.metrics.estimated_batched_seconds - sum).abs() < 1e-6);

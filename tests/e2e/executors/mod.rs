@@ -2,6 +2,7 @@
 //! recorded effective weights and settings equal what it asked for, and every fault ends in
 //! the right job states with nothing lost.
 
+mod faithful;
 mod faults;
 mod launch;
 mod refit;

@@ -1,5 +1,5 @@
 //! Transfer1 runs: every job with its own weights and settings in strict and mixed batches,
-//! hdmap only where supplied, the 4K upscaler alone, identical jobs in one batched pass.
+//! AV jobs on the AV model, the 4K upscaler alone, identical jobs in one batched pass.
 
 use super::{add, daemon, execute, params};
 use serde_json::{json, Value};
@@ -59,7 +59,7 @@ fn transfer1_runs_every_job_with_its_own_weights_in_strict_and_mixed_batches() {
             assert_eq!(p["num_steps"], 20);
             assert_eq!(p["seed"], 7);
             assert_eq!(p["guidance"].as_f64(), Some(6.0));
-            assert_eq!(p["sigma_max"].as_f64(), Some(70.0));
+            assert_eq!(p["sigma_max"].as_f64(), Some(70.0), "the program's default");
             assert_eq!(p["batch_size"], batch["batch_size"]);
             assert!(std::path::Path::new(job["outputs"]["video"].as_str().unwrap()).is_file());
         }
@@ -70,41 +70,46 @@ fn transfer1_runs_every_job_with_its_own_weights_in_strict_and_mixed_batches() {
 }
 
 #[test]
-fn mixed_batches_load_hdmap_only_for_jobs_that_supply_it() {
-    // Cosmos cannot generate an hdmap input: a mixed batch that loaded hdmap for a job whose
-    // prompt has no hdmap video would fail the whole run (the stand-in refuses it as the real
-    // program does).
+fn av_jobs_share_the_av_model_even_without_each_others_maps() {
+    // Cosmos cannot generate hdmap or lidar, but a branch of weight 0 needs no real input: a
+    // mixed AV batch gives the hdmap job its own video as its lidar input, and vice versa.
     let s = daemon("transfer1", "", &[]);
     let app = &s.app;
     app.pause();
     let video = crate::support::test_video();
-    let with_map = app.post(
-        "/api/v1/prompts",
-        json!({"text": "with a map", "input_video": video, "control_videos": {"hdmap": video}}),
-    );
-    let with_map = with_map.body["id"].as_str().unwrap().to_string();
-    let plain = app.create_prompt("no map");
+    let prompt = |text: &str, map: &str| {
+        let r = app.post(
+            "/api/v1/prompts",
+            json!({"text": text, "input_video": video, "control_videos": {map: video}}),
+        );
+        r.body["id"].as_str().unwrap().to_string()
+    };
     let a = add(
         app,
-        &with_map,
-        json!({"weights": {"edge": 0.5, "hdmap": 0.5}}),
+        &prompt("hd", "hdmap"),
+        json!({"weights": {"hdmap": 0.5}}),
     );
-    let b = add(app, &plain, json!({"weights": {"edge": 0.5}}));
-    let c = add(app, &with_map, json!({"weights": {"edge": 0.3}}));
+    let b = add(
+        app,
+        &prompt("li", "lidar"),
+        json!({"weights": {"lidar": 0.5}}),
+    );
+    let r = app.post(
+        "/api/v1/jobs",
+        json!({"prompt_id": prompt("no lidar video", "hdmap"), "config": {"weights": {"lidar": 0.5}}}),
+    );
+    assert_eq!((r.status, r.code()), (422, "control_video_required"));
     let plan = execute(app, "mixed");
-    let batches = plan["batches"].as_array().unwrap();
-    let together = |x: &str, y: &str| {
-        batches.iter().any(|b| {
-            let ids = b["job_ids"].to_string();
-            ids.contains(x) && ids.contains(y)
-        })
-    };
-    // (Sharing edge's load with `b` would save time; the planner pairs `b` with `c` instead.)
-    assert!(!together(&a, &b), "{plan}");
+    assert_eq!(plan["batches"].as_array().unwrap().len(), 1, "{plan}");
     app.wait_idle(60);
-    for id in [&a, &b, &c] {
+    for (id, own, other) in [(&a, "hdmap", "lidar"), (&b, "lidar", "hdmap")] {
         let job = app.job(id);
         assert_eq!(job["status"], "succeeded", "{job}");
+        let p = params(&job);
+        assert_eq!(p["model"], "av");
+        assert_eq!(p["raw_weights"][other].as_f64(), Some(0.0));
+        assert_eq!(p["input_controls"][other], p["visual_input"], "{p}");
+        assert_eq!(p["input_controls"][own], json!(video), "{p}");
     }
 }
 

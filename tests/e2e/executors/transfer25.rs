@@ -45,13 +45,22 @@ fn transfer25_runs_jobs_with_their_own_weights_and_skips_blocked_ones() {
     execute(app, "mixed");
     app.wait_idle(60);
     assert_eq!(app.job(&bad)["status"], "failed");
-    for (id, edge, depth) in [(&ok1, 0.6, 0.0), (&ok2, 0.2, 0.7)] {
+    // `ok1` runs on the edge checkpoint, `ok2` on the multibranch model: never together.
+    assert_ne!(app.job(&ok1)["batch_id"], app.job(&ok2)["batch_id"]);
+    for (id, model, weights) in [
+        (&ok1, "edge", json!({"edge": 0.6})),
+        (
+            &ok2,
+            "multicontrol",
+            json!({"edge": 0.2, "vis": 0.0, "depth": 0.7, "seg": 0.0}),
+        ),
+    ] {
         let job = app.job(id);
         assert_eq!(job["status"], "succeeded", "{job}");
         let p = params(&job);
         assert_eq!(p["name"], id.as_str());
-        assert_eq!(p["requested_weights"]["edge"].as_f64(), Some(edge), "{p}");
-        assert_eq!(p["weights"]["depth"].as_f64(), Some(depth), "{p}");
+        assert_eq!(p["model"], model, "{p}");
+        assert_eq!(p["weights"], weights, "{p}");
         assert_eq!(p["guidance"], 3);
     }
     assert_eq!(params(&app.job(&ok1))["seed"], 2025);
