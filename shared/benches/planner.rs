@@ -5,29 +5,13 @@
 //! `cargo bench -p cosmosq-shared --bench planner` prints, before the timings, each queue's
 //! estimated total under strict and mixed planning (the plan quality the timings buy).
 
+#[path = "../tests/rng/mod.rs"]
+mod rng;
+use rng::Rng;
+
 use cosmosq_shared::{plan, AspectBucket, Control, CostModel, JobKind, Limits, PlanJob, PlanMode};
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
-
-/// xorshift64*: a fixed seed gives the same queue on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-}
 
 const FRAMES: [u32; 3] = [57, 121, 242];
 const WEIGHTS: [f64; 3] = [0.5, 0.75, 1.0];
@@ -35,7 +19,6 @@ const WEIGHTS: [f64; 3] = [0.5, 0.75, 1.0];
 /// A queue as users build it: 1–3 of the four common controls, a few weight values, 2–4
 /// settings groups (seed × steps), three video lengths, ~5% enhance/upscale jobs.
 fn realistic(n: usize, seed: u64) -> Vec<PlanJob> {
-    const COMMON: [Control; 4] = [Control::Vis, Control::Edge, Control::Depth, Control::Seg];
     let mut rng = Rng(seed);
     let groups = 2 + rng.below(3);
     let settings: Vec<(u64, u32)> = (0..groups)
@@ -43,14 +26,7 @@ fn realistic(n: usize, seed: u64) -> Vec<PlanJob> {
         .collect();
     (0..n)
         .map(|i| {
-            let count = 1 + rng.below(3);
-            let mut controls = COMMON.to_vec();
-            let weights: Vec<(Control, f64)> = (0..count)
-                .map(|_| {
-                    let c = controls.remove(rng.below(controls.len()));
-                    (c, rng.pick(&WEIGHTS))
-                })
-                .collect();
+            let weights = rng::common_weights(&mut rng);
             let mut job = PlanJob::new(format!("job-{i}"), &weights);
             let (seed, steps) = settings[rng.below(groups)];
             job.config.seed = seed;
