@@ -1,5 +1,5 @@
 //! Template variables in the executor's launch settings: `command`, `extra_args`, `env`
-//! values, `workdir`, and each slot's `prefix` and `env` values may name `{batch_id}`,
+//! values, `workdir`, and each slot's `prefix`, `stop` and `env` values may name `{batch_id}`,
 //! `{batch_dir}`, `{data_dir}`, `{slot}`, `{jobs}` and `{num_gpus}`; `{{` and `}}` are literal
 //! braces. The flags the daemon builds from the jobs (prompt text included) are never
 //! expanded.

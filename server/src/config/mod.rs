@@ -118,6 +118,11 @@ pub struct SlotConfig {
     /// quote every token after the prefix for that shell, so prompt text and paths reach the
     /// program verbatim there too.
     pub remote_shell: bool,
+    /// Run (same template variables as `prefix`) when the daemon stops a batch of this slot:
+    /// on cancel, timeout and shutdown, and at the next start for a batch a killed daemon
+    /// left running, so a wrapped program (a container, a remote process) never outlives
+    /// its batch. E.g. `["docker", "stop", "cosmosq-{batch_id}"]`.
+    pub stop: Vec<String>,
 }
 
 impl Slots {
@@ -394,6 +399,11 @@ mod tests {
         let e = load("[executor]\nprofile = \"cosmos-transfer1\"\n[[executor.slots]]\nprefix = [\"sh\", \"-c\", \"echo ${HOME}\"]\n").unwrap_err();
         assert!(
             e.contains("executor.slots") && e.contains("unknown variable `{HOME}`"),
+            "{e}"
+        );
+        let e = load("[executor]\nprofile = \"cosmos-transfer1\"\n[[executor.slots]]\nstop = [\"docker\", \"stop\", \"cosmosq-{batch}\"]\n").unwrap_err();
+        assert!(
+            e.contains("executor.slots") && e.contains("unknown variable `{batch}`"),
             "{e}"
         );
         let e = load("[executor]\nprofile = \"cosmos-transfer1\"\nworkdir = \"/opt/{gpu}\"\n")

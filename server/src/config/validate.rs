@@ -52,7 +52,12 @@ impl Config {
             check("workdir", &w.display().to_string())?;
         }
         for slot in e.slots.list() {
-            for t in slot.prefix.iter().chain(slot.env.values()) {
+            for t in slot
+                .prefix
+                .iter()
+                .chain(&slot.stop)
+                .chain(slot.env.values())
+            {
                 check("slots", t)?;
             }
         }

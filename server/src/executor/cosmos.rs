@@ -37,24 +37,17 @@ pub async fn launch(
     progress: &dyn Progress,
     step: &(dyn Fn(&str) -> Option<f64> + Sync),
 ) -> Ended {
-    let data_dir = claimed
-        .dir
-        .parent()
-        .and_then(|batches| batches.parent())
-        .unwrap_or(&claimed.dir);
-    let value = |name: &str| -> Option<String> {
-        Some(match name {
-            "batch_id" => claimed.batch.id.clone(),
-            "batch_dir" => claimed.dir.display().to_string(),
-            "data_dir" => data_dir.display().to_string(),
-            "slot" => slot.name.clone().unwrap_or_default(),
-            "jobs" => claimed.jobs.len().to_string(),
-            "num_gpus" => config.num_gpus.to_string(),
-            _ => return None,
-        })
-    };
+    let value = variables(
+        config,
+        slot,
+        &claimed.batch.id,
+        &claimed.dir,
+        claimed.jobs.len(),
+    );
     match launch_settings(config, slot, args, &value) {
         Ok((argv, workdir, env)) => {
+            // Checked at start-up like the prefix: it expands.
+            let stop = stop_command(slot, &value).unwrap_or_default();
             let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
             let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
             let launch = Launch {
@@ -65,6 +58,7 @@ pub async fn launch(
                 max_log_bytes: config.max_log_bytes,
                 timeout: Duration::from_secs_f64(timeout),
                 cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
+                stop,
             };
             process::run(launch, &claimed.cancel, progress, step).await
         }
@@ -74,6 +68,66 @@ pub async fn launch(
             ..Ended::default()
         },
     }
+}
+
+/// The template variables (see [`template`]) of batch `batch_id` on `slot`, whose files are
+/// in `dir` (`<data_dir>/batches/<batch id>`) and which holds `jobs` jobs.
+pub fn variables<'a>(
+    config: &'a ExecutorConfig,
+    slot: &'a SlotConfig,
+    batch_id: &'a str,
+    dir: &'a Path,
+    jobs: usize,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let data_dir = dir
+        .parent()
+        .and_then(|batches| batches.parent())
+        .unwrap_or(dir);
+    move |name: &str| -> Option<String> {
+        Some(match name {
+            "batch_id" => batch_id.to_string(),
+            "batch_dir" => dir.display().to_string(),
+            "data_dir" => data_dir.display().to_string(),
+            "slot" => slot.name.clone().unwrap_or_default(),
+            "jobs" => jobs.to_string(),
+            "num_gpus" => config.num_gpus.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+/// The slot's `stop` command with its variables expanded (empty when it has none).
+pub fn stop_command(
+    slot: &SlotConfig,
+    value: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    slot.stop
+        .iter()
+        .map(|t| template::expand(t, value))
+        .collect()
+}
+
+/// Run the slot's `stop` command for batch `batch_id` (files in `dir`, `jobs` jobs) that no
+/// running launch holds any more (a killed daemon's); a line for its log, `None` when the
+/// slot has no stop command.
+pub fn stop_wrapped(
+    config: &ExecutorConfig,
+    slot: &SlotConfig,
+    batch_id: &str,
+    dir: &Path,
+    jobs: usize,
+) -> Option<String> {
+    let value = variables(config, slot, batch_id, dir, jobs);
+    let argv = match stop_command(slot, &value) {
+        Ok(argv) => argv,
+        Err(e) => {
+            return Some(format!(
+                "[cosmosq] cannot expand the slot's stop command: {e}"
+            ))
+        }
+    };
+    let grace = Duration::from_secs_f64(config.cancel_grace_seconds);
+    process::run_stop_command(&argv, grace)
 }
 
 type Settings = (Vec<String>, Option<PathBuf>, BTreeMap<String, String>);

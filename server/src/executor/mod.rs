@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+pub use cosmos::stop_wrapped;
 pub use simulated::Simulated;
 
 /// A batch handed to a worker: everything the executor needs, and how to stop it.

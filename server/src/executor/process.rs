@@ -24,6 +24,8 @@ pub struct Launch {
     pub max_log_bytes: u64,
     pub timeout: Duration,
     pub cancel_grace: Duration,
+    /// The slot's `stop` command, expanded; run when the daemon stops the program.
+    pub stop: Vec<String>,
 }
 
 /// How the program ended.
@@ -273,8 +275,8 @@ pub async fn run(
         tokio::pin!(wait);
         tokio::select! {
             s = &mut wait => s,
-            _ = cancel.cancelled() => { canceled = true; stop(pid, &launch, wait).await }
-            _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, wait).await }
+            _ = cancel.cancelled() => { canceled = true; stop(pid, &launch, &log, wait).await }
+            _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, &log, wait).await }
         }
     };
     // Workers that outlived their leader (torchrun's, say) must not outlive the record.
@@ -301,22 +303,73 @@ pub async fn run(
     ended
 }
 
-/// SIGTERM the group, wait up to the grace period, then SIGKILL it.
+/// Run the slot's `stop` command (if any) while the group gets SIGTERM, wait up to the grace
+/// period, then SIGKILL the group. The stop command reaches what the group cannot: a
+/// container, a process on another host.
 async fn stop<F: std::future::Future<Output = std::io::Result<std::process::ExitStatus>>>(
     pid: u32,
     launch: &Launch,
+    log: &Mutex<Log>,
     mut wait: std::pin::Pin<&mut F>,
 ) -> std::io::Result<std::process::ExitStatus> {
+    let stopping = {
+        let (argv, within) = (launch.stop.clone(), launch.cancel_grace);
+        tokio::task::spawn_blocking(move || run_stop_command(&argv, within))
+    };
     // The program runs in its own process group (torchrun starts workers): signal all of it.
     let pgid = i32::try_from(pid).unwrap_or(0);
     signal_group(pgid, libc::SIGTERM);
-    match tokio::time::timeout(launch.cancel_grace, &mut wait).await {
+    let status = match tokio::time::timeout(launch.cancel_grace, &mut wait).await {
         Ok(status) => status,
         Err(_) => {
             signal_group(pgid, libc::SIGKILL);
             wait.await
         }
+    };
+    if let Ok(Some(note)) = stopping.await {
+        log.lock().unwrap_or_else(|p| p.into_inner()).write(&note);
     }
+    status
+}
+
+/// Run a slot's `stop` command (`argv`, expanded; nothing when empty) to its end or for at
+/// most `within` (then SIGKILL), without the daemon's own variables and with no input;
+/// returns a line for the batch log.
+pub fn run_stop_command(argv: &[String], within: Duration) -> Option<String> {
+    let (program, args) = argv.split_first()?;
+    let mut cmd = std::process::Command::new(program);
+    super::forget_daemon_secrets(&mut cmd);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Some(format!(
+                "[cosmosq] stop command {argv:?}: cannot start: {e}"
+            ))
+        }
+    };
+    let until = std::time::Instant::now() + within.max(Duration::from_secs(1));
+    let outcome = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break format!("ended: {status}"),
+            Ok(None) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break format!("killed after {:.1} s", within.as_secs_f64());
+            }
+            Err(e) => break format!("cannot wait for it: {e}"),
+        }
+    };
+    if outcome != "ended: exit status: 0" {
+        tracing::warn!(?argv, "the slot's stop command {outcome}");
+    }
+    Some(format!("[cosmosq] stop command {argv:?} {outcome}"))
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ impl Queue {
                 }
             }
         }
+        self.stop_interrupted();
         let max_attempts = self.config.queue.max_attempts;
         self.mutate(|state, change| {
             let mut meta = state.meta().clone();
@@ -161,6 +162,48 @@ impl Queue {
 }
 
 /// Failure recorded on jobs a recovery found running too often.
+impl Queue {
+    /// Run the slot's `stop` command for every batch the last run left `running`: what it
+    /// wrapped (a container, a process on another host) is out of reach of the process
+    /// groups stopped above, and its jobs go back to the queue now.
+    fn stop_interrupted(&self) {
+        let executor = &self.config.executor;
+        let slots = executor.slots.list();
+        let running: Vec<(String, Option<String>, usize)> = {
+            let state = self.lock();
+            state
+                .batches
+                .values()
+                .filter(|r| r.batch.status == BatchStatus::Running)
+                .map(|r| {
+                    (
+                        r.batch.id.clone(),
+                        r.batch.slot.clone(),
+                        r.batch.job_ids.len(),
+                    )
+                })
+                .collect()
+        };
+        for (id, slot_name, jobs) in running {
+            let Some(slot) = slots.iter().find(|s| s.name == slot_name) else {
+                continue;
+            };
+            let dir = self.batches_dir.join(&id);
+            let Some(note) = crate::executor::stop_wrapped(executor, slot, &id, &dir, jobs) else {
+                continue;
+            };
+            tracing::warn!(batch = %id, "ran the slot's stop command for a batch the last run left running");
+            if let Ok(mut log) = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("run.log"))
+            {
+                use std::io::Write;
+                let _ = writeln!(log, "{note} (at the next start)");
+            }
+        }
+    }
+}
+
 fn attempts_exhausted(attempts: u32) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::AttemptsExhausted,

@@ -8,6 +8,7 @@ mod launch;
 mod refit;
 mod transfer1;
 mod transfer25;
+mod wrapped;
 
 use crate::support::TestApp;
 use serde_json::{json, Value};
