@@ -12,6 +12,8 @@ pub struct Error {
     pub message: String,
     /// With `stale_plan`: the plan the current queue gives.
     pub preview: Option<Box<Plan>>,
+    /// In a request of several items (a bulk add): the position, from 0, of the one refused.
+    pub index: Option<usize>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -22,6 +24,15 @@ impl Error {
             code,
             message: message.into(),
             preview: None,
+            index: None,
+        }
+    }
+
+    /// This error, for the item at `index` of a request of several.
+    pub fn at(self, index: usize) -> Self {
+        Error {
+            index: Some(index),
+            ..self
         }
     }
 

@@ -210,6 +210,26 @@ pub struct JobInput {
     pub config: JobConfigInput,
 }
 
+/// Most jobs one `POST /api/v1/jobs/bulk` may add (the body limit, `max_body_bytes`, applies
+/// too).
+pub const MAX_BULK_JOBS: usize = 10_000;
+
+/// Body of `POST /api/v1/jobs/bulk`: jobs to add in this order, all or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BulkJobsInput {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
+    pub jobs: Vec<JobInput>,
+}
+
+/// Reply of `POST /api/v1/jobs/bulk`: the jobs added, in the order given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkJobs {
+    pub jobs: Vec<Job>,
+}
+
 /// Body of `POST /api/v1/jobs/{id}/move`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod browser;
+mod bulk;
 mod cli_client;
 mod concurrency;
 mod crash_loop;

@@ -17,6 +17,10 @@ pub struct ErrorResponse {
     /// With `stale_plan` (409): the plan the queue gives now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<Plan>,
+    /// In a request of several items (`POST /api/v1/jobs/bulk`): the position, from 0, of
+    /// the item refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 impl ErrorResponse {
@@ -25,6 +29,7 @@ impl ErrorResponse {
             code,
             message: message.into(),
             preview: None,
+            index: None,
         }
     }
 }
@@ -44,6 +49,7 @@ impl ResponseError for Error {
             code: self.code,
             message: self.message.clone(),
             preview: self.preview.as_deref().cloned(),
+            index: self.index,
         })
     }
 }

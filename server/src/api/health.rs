@@ -38,6 +38,7 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
             code: ErrorCode::StorageFailed,
             message: "the daemon's store failed a write; the daemon is stopping".into(),
             preview: None,
+            index: None,
         });
     }
     HttpResponse::Ok().json(Health {

@@ -5,12 +5,16 @@ use crate::api::error::ErrorResponse;
 use crate::error::Result;
 use crate::queue::Queue;
 use actix_web::{get, post, web, HttpResponse};
-use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
+use cosmosq_shared::api::{
+    BulkJobs, BulkJobsInput, Job, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
+};
+use cosmosq_shared::ErrorCode;
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(Documented(create))
+        .service(Documented(create_bulk))
         .service(Documented(list))
         .service(Documented(show))
         .service(Documented(cancel))
@@ -35,6 +39,39 @@ async fn create(queue: web::Data<Queue>, body: Body<JobInput>) -> Result<HttpRes
     let q = queue.into_inner();
     let job = blocking(move || q.add_job(body.into_inner())).await?;
     Ok(HttpResponse::Created().json(job))
+}
+
+/// Add many jobs at the bottom of the queue, in the order given: all or none, in one
+/// transaction and one flush. An item that cannot be added refuses the whole request; the
+/// error's `index` (from 0) and message name it, and nothing is stored. At most 10,000 jobs
+/// a request, within the body limit (`max_body_bytes`).
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "create_jobs_bulk",
+    request_body = BulkJobsInput,
+    responses(
+        (status = 201, description = "All queued, in order", body = BulkJobs),
+        (status = 400, description = "Malformed body or unknown field", body = ErrorResponse),
+        (status = 409, description = "The queue cannot take them all (`queue_full`)", body = ErrorResponse),
+        (status = 413, description = "The body is larger than `max_body_bytes`", body = ErrorResponse),
+        (status = 422, description = "No jobs or too many (`bulk_size_out_of_range`), or an item with bad settings or an unknown prompt (`index` names it)", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/bulk")]
+async fn create_bulk(queue: web::Data<Queue>, body: Body<BulkJobsInput>) -> Result<HttpResponse> {
+    let jobs = body.into_inner().jobs;
+    if jobs.is_empty() || jobs.len() > MAX_BULK_JOBS {
+        return Err(crate::error::Error::new(
+            ErrorCode::BulkSizeOutOfRange,
+            format!(
+                "a bulk add takes 1 to {MAX_BULK_JOBS} jobs, got {}",
+                jobs.len()
+            ),
+        ));
+    }
+    let q = queue.into_inner();
+    let jobs = blocking(move || q.add_jobs(jobs)).await?;
+    Ok(HttpResponse::Created().json(BulkJobs { jobs }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -36,11 +36,25 @@ fn routes() -> &'static [(actix_web::dev::ResourceDef, Vec<String>)] {
     })
 }
 
-/// The methods the API takes on this path (empty: no such path).
+/// The methods the API takes on this path (empty: no such path). A path the API names as it
+/// is (`/api/v1/jobs/bulk`) takes only its own methods, not those of a pattern it also
+/// matches (`/api/v1/jobs/{id}`).
 pub fn allowed_methods(path: &str) -> Vec<String> {
-    routes()
+    let matching: Vec<_> = routes()
         .iter()
         .filter(|(def, _)| def.is_match(path))
+        .collect();
+    let literal: Vec<_> = matching
+        .iter()
+        .filter(|(def, _)| !def.pattern().is_some_and(|p| p.contains('{')))
+        .collect();
+    let chosen = if literal.is_empty() {
+        matching
+    } else {
+        literal.into_iter().copied().collect()
+    };
+    chosen
+        .into_iter()
         .flat_map(|(_, methods)| methods.iter().cloned())
         .collect()
 }
@@ -58,6 +72,7 @@ pub async fn unrouted(req: HttpRequest) -> crate::error::Result<HttpResponse> {
             code: ErrorCode::MethodNotAllowed,
             message: format!("{} takes {allow}, not {}", req.path(), req.method()),
             preview: None,
+            index: None,
         }))
 }
 
@@ -105,6 +120,7 @@ mod tests {
             ["GET", "DELETE"]
         );
         assert_eq!(super::allowed_methods("/api/v1/jobs/jb_1/move"), ["POST"]);
+        assert_eq!(super::allowed_methods("/api/v1/jobs/bulk"), ["POST"]);
         assert_eq!(super::allowed_methods("/healthz"), ["GET"]);
         assert!(super::allowed_methods("/api/v1/nope").is_empty());
         assert!(super::allowed_methods("/api/v1/jobs/a/b/c").is_empty());

@@ -12,61 +12,114 @@ use cosmosq_shared::JobConfig;
 impl Queue {
     /// Add one job at the bottom of the queue.
     pub fn add_job(&self, input: JobInput) -> Result<Job, Error> {
-        let kind = input.kind.unwrap_or_default();
+        let mut added = self
+            .add_all(vec![input])
+            .map_err(|e| Error { index: None, ..e })?;
+        Ok(added.pop().expect("one job was added"))
+    }
+
+    /// Add jobs at the bottom of the queue in their order, all or none: one change, one
+    /// flush. The error for an item that cannot be added carries its index, and names it.
+    pub fn add_jobs(&self, inputs: Vec<JobInput>) -> Result<Vec<Job>, Error> {
+        self.add_all(inputs).map_err(|e| match e.index {
+            Some(i) => Error {
+                message: format!("jobs[{i}]: {}", e.message),
+                ..e
+            },
+            None => e,
+        })
+    }
+
+    fn add_all(&self, inputs: Vec<JobInput>) -> Result<Vec<Job>, Error> {
         let profile = self.config.executor.profile;
-        let config = JobConfig::from_input_with(input.config, kind, &profile.defaults())?;
-        // The reply's view is taken right after the change applies: the new job is then the
-        // last one, so its position needs no count of the whole queue.
-        let mut added = None;
+        let defaults = profile.defaults();
+        let items = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let kind = input.kind.unwrap_or_default();
+                let config = JobConfig::from_input_with(input.config, kind, &defaults)
+                    .map_err(|e| Error::from(e).at(i))?;
+                Ok((input.prompt_id, kind, config))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let count = items.len();
+        let mut added = Vec::with_capacity(count);
         self.mutate_then(|state, change| {
-            let prompt = state.prompts.get(&input.prompt_id).ok_or_else(|| {
-                Error::new(ErrorCode::UnknownPromptId,
-                    format!("no prompt with id `{}`", input.prompt_id),
-                )
-            })?;
-            profile.check(kind, &config, prompt.video.frames)?;
-            for control in config.signature().iter() {
-                if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
-                    return Err(Error::new(ErrorCode::ControlVideoRequired,
-                        format!(
-                            "{control} cannot be generated from the video: add a {control} control video to the prompt"
-                        ),
-                    ));
-                }
-            }
-            if state.counts.queued as usize >= self.config.queue.max_queued_jobs {
-                return Err(Error::new(ErrorCode::QueueFull,
+            let max = self.config.queue.max_queued_jobs;
+            if state.counts.queued as usize + count > max {
+                let message = if count == 1 {
+                    format!("the queue already holds {max} jobs (queue.max_queued_jobs)")
+                } else {
                     format!(
-                        "the queue already holds {} jobs (queue.max_queued_jobs)",
-                        self.config.queue.max_queued_jobs
-                    ),
-                ));
+                        "the queue holds {} jobs: {count} more would pass queue.max_queued_jobs ({max})",
+                        state.counts.queued
+                    )
+                };
+                return Err(Error::new(ErrorCode::QueueFull, message));
             }
             let mut meta = state.meta().clone();
-            let order = state.free_order_key(meta.next_order, change);
-            meta.next_order = order + ORDER_GAP;
+            let now = ids::now();
+            let mut ids = Vec::with_capacity(count);
+            for (i, (prompt_id, kind, config)) in items.into_iter().enumerate() {
+                let prompt = state.prompts.get(&prompt_id).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::UnknownPromptId,
+                        format!("no prompt with id `{prompt_id}`"),
+                    )
+                    .at(i)
+                })?;
+                profile
+                    .check(kind, &config, prompt.video.frames)
+                    .map_err(|e| Error::from(e).at(i))?;
+                for control in config.signature().iter() {
+                    if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
+                        return Err(Error::new(ErrorCode::ControlVideoRequired,
+                            format!(
+                                "{control} cannot be generated from the video: add a {control} control video to the prompt"
+                            ),
+                        ).at(i));
+                    }
+                }
+                // Each key lies past every key of this change (`next_order` only grows), so
+                // only the stored order can hold it.
+                let order = state.free_order_key(meta.next_order, &Change::default());
+                meta.next_order = order + ORDER_GAP;
+                let job = Job {
+                    id: ids::new_id("jb"),
+                    prompt_id,
+                    kind,
+                    effective_weights: profile.effective_weights(&config),
+                    config,
+                    status: JobStatus::Queued,
+                    position: None,
+                    attempts: 0,
+                    created_at: now.clone(),
+                    started_at: None,
+                    finished_at: None,
+                    batch_id: None,
+                    outputs: JobOutputs::default(),
+                    error: None,
+                };
+                ids.push(job.id.clone());
+                change.jobs.push(JobRecord { job, order });
+            }
             change.meta = Some(meta);
-            let job = Job {
-                id: ids::new_id("jb"),
-                prompt_id: prompt.id.clone(),
-                kind,
-                effective_weights: profile.effective_weights(&config),
-                config,
-                status: JobStatus::Queued,
-                position: None,
-                attempts: 0,
-                created_at: ids::now(),
-                started_at: None,
-                finished_at: None,
-                batch_id: None,
-                outputs: JobOutputs::default(),
-                error: None,
-            };
-            let id = job.id.clone();
-            change.jobs.push(JobRecord { job, order });
-            Ok(id)
-        }, |state, id: &String| added = Some(state.job_view(&state.jobs[id])))?;
-        Ok(added.expect("a committed add records its view"))
+            Ok(ids)
+        }, |state, ids: &Vec<String>| {
+            // The new jobs are the last ones, in order: their positions need no count.
+            let first = state.order.len() - ids.len();
+            added = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut job = state.jobs[id].job.clone();
+                    job.position = Some((first + i + 1) as u32);
+                    job
+                })
+                .collect();
+        })?;
+        Ok(added)
     }
 
     pub fn job(&self, id: &str) -> Result<Job, Error> {
