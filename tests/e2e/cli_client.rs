@@ -82,3 +82,59 @@ fn a_script_adds_previews_and_runs_batches_with_the_cli() {
     assert!(!out.status.success());
     assert_eq!(app.jobs().len(), 3);
 }
+
+#[test]
+fn a_sweep_adds_every_combination_in_one_request_and_asks_first() {
+    let app = TestApp::start(&[]);
+    app.pause();
+    let prompt = app.create_prompt("a sweep");
+    let args = [
+        "jobs",
+        "add",
+        &prompt,
+        "--weight",
+        "depth=0.5",
+        "--sweep",
+        "edge=0.2,0.4,0.6",
+        "--sweep",
+        "seed=1,2",
+    ];
+    // Not a terminal and no --yes: it says how many it would add and adds none.
+    let out = cli(&app, &args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("add 6 jobs") && err.contains("--yes"), "{err}");
+    assert_eq!(app.get("/api/v1/queue").body["counts"]["queued"], 0);
+
+    let mut all = args.to_vec();
+    all.extend(["--yes", "--json"]);
+    let jobs = json(&app, &all);
+    let got: Vec<(f64, f64, u64)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let c = &j["config"];
+            (
+                c["weights"]["edge"].as_f64().unwrap(),
+                c["weights"]["depth"].as_f64().unwrap(),
+                c["seed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(f64, f64, u64)> = [0.2, 0.4, 0.6]
+        .into_iter()
+        .flat_map(|e| [1, 2].map(|s| (e, 0.5, s)))
+        .collect();
+    assert_eq!(got, want, "the first sweep varies slowest");
+    assert_eq!(app.get("/api/v1/queue").body["counts"]["queued"], 6);
+
+    // A bad value is refused before anything is sent.
+    let out = cli(
+        &app,
+        &["jobs", "add", &prompt, "--sweep", "edge=0.5,1.5", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("edge"));
+    assert_eq!(app.get("/api/v1/queue").body["counts"]["queued"], 6);
+}

@@ -1,10 +1,10 @@
 //! `cosmosq job ...`: client subcommands over the REST API.
 
 use super::http::{segment, Client, API};
-use super::output::{pretty_json, render_table, show_created, show_list, AddOutput, Align};
+use super::output::{pretty_json, render_table, show, show_created, show_list, AddOutput, Align};
 use super::{CliError, Remote};
 use clap::{Args, Subcommand};
-use cosmosq_shared::api::{Job, JobInput, JobStatus, MoveInput};
+use cosmosq_shared::api::{BulkJobs, BulkJobsInput, Job, JobInput, JobStatus, MoveInput};
 use cosmosq_shared::{Control, JobConfig, JobConfigInput, JobKind, Strength};
 use std::collections::BTreeMap;
 
@@ -87,8 +87,134 @@ pub struct AddArgs {
     /// Run on Transfer1's distilled edge model (--use_distilled: edge only, one step).
     #[arg(long)]
     distilled: bool,
+    /// Vary one setting over a list of values, e.g. `--sweep edge=0.2,0.4,0.6` or
+    /// `--sweep seed=1,2,3`: a control's weight, seed, steps, guidance, sigma_max or fps.
+    /// Repeat it to vary several: one job per combination (the cartesian product), in one
+    /// all-or-nothing request. A value swept replaces the one given by its own option.
+    #[arg(long, value_name = "SETTING=V1,V2,...", value_parser = parse_sweep)]
+    sweep: Vec<Sweep>,
+    /// Add a sweep's jobs without asking first.
+    #[arg(short, long)]
+    yes: bool,
     #[command(flatten)]
     output: AddOutput,
+}
+
+/// What a `--sweep` varies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SweepKey {
+    Weight(Control),
+    Seed,
+    Steps,
+    Guidance,
+    SigmaMax,
+    Fps,
+}
+
+/// One `--sweep SETTING=V1,V2,...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    name: String,
+    key: SweepKey,
+    values: Vec<f64>,
+}
+
+/// Most jobs one `job add --sweep` makes (what one bulk request takes).
+const MAX_SWEEP_JOBS: usize = cosmosq_shared::api::MAX_BULK_JOBS;
+
+/// Parse `SETTING=V1,V2,...` of `--sweep`.
+pub fn parse_sweep(arg: &str) -> Result<Sweep, String> {
+    let (name, list) = arg.split_once('=').ok_or_else(|| {
+        format!("expected SETTING=V1,V2,... (e.g. edge=0.2,0.4 or seed=1,2,3), got `{arg}`")
+    })?;
+    let name = name.trim();
+    let key = match name {
+        "seed" => SweepKey::Seed,
+        "steps" => SweepKey::Steps,
+        "guidance" => SweepKey::Guidance,
+        "sigma_max" => SweepKey::SigmaMax,
+        "fps" => SweepKey::Fps,
+        _ => SweepKey::Weight(name.parse().map_err(|_| {
+            format!(
+                "cannot sweep `{name}`: sweep a control's weight (vis, edge, depth, seg, keypoint, \
+                 hdmap, lidar), seed, steps, guidance, sigma_max or fps"
+            )
+        })?),
+    };
+    let values = list
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            let n: f64 = v
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| format!("--sweep {name}: `{v}` is not a number"))?;
+            let whole = matches!(key, SweepKey::Seed | SweepKey::Steps | SweepKey::Fps);
+            if whole && (n < 0.0 || n.fract() != 0.0) {
+                return Err(format!("--sweep {name}: `{v}` is not a whole number >= 0"));
+            }
+            if let SweepKey::Weight(c) = key {
+                parse_weight(&format!("{c}={v}"))?;
+            }
+            Ok(n)
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(Sweep {
+        name: name.to_string(),
+        key,
+        values,
+    })
+}
+
+impl Sweep {
+    fn apply(&self, value: f64, config: &mut JobConfigInput) {
+        match self.key {
+            SweepKey::Weight(c) => {
+                config.weights.insert(c.as_str().to_string(), value);
+            }
+            SweepKey::Seed => config.seed = Some(value as u64),
+            SweepKey::Steps => config.num_steps = Some(value as u32),
+            SweepKey::Guidance => config.guidance = Some(value),
+            SweepKey::SigmaMax => config.sigma_max = Some(value),
+            SweepKey::Fps => config.fps = Some(value as u32),
+        }
+    }
+}
+
+/// The jobs of `job add`: one, or one per combination of the sweeps' values, the first
+/// sweep varying slowest.
+pub fn sweep_inputs(args: &AddArgs) -> Result<Vec<JobInput>, CliError> {
+    let base = job_input(args)?;
+    let count = args
+        .sweep
+        .iter()
+        .try_fold(1usize, |n, s| n.checked_mul(s.values.len()))
+        .filter(|n| *n <= MAX_SWEEP_JOBS)
+        .ok_or_else(|| {
+            CliError::bad_input(format!(
+                "the sweeps make more than {MAX_SWEEP_JOBS} jobs (one request takes at most that many)"
+            ))
+        })?;
+    for (i, s) in args.sweep.iter().enumerate() {
+        if args.sweep[..i].iter().any(|t| t.key == s.key) {
+            return Err(CliError::bad_input(format!(
+                "--sweep {} is given more than once",
+                s.name
+            )));
+        }
+    }
+    let mut inputs = Vec::with_capacity(count);
+    for n in 0..count {
+        let mut input = base.clone();
+        let mut rest = n;
+        for s in args.sweep.iter().rev() {
+            s.apply(s.values[rest % s.values.len()], &mut input.config);
+            rest /= s.values.len();
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
 }
 
 /// Where `job move` puts the job: exactly one of the three.
@@ -240,6 +366,28 @@ pub fn table(jobs: &[Job]) -> String {
     )
 }
 
+/// Ask `question` on stderr and read the answer from stdin: yes only for `y` or `yes`. Input
+/// that is not a terminal must say `--yes` instead.
+fn confirm(question: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::bad_input(format!(
+            "{question} Pass --yes to add them without asking (stdin is not a terminal)"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::bad_input(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 fn job_path(id: &str) -> String {
     format!("{API}/jobs/{}", segment(id))
 }
@@ -247,11 +395,28 @@ fn job_path(id: &str) -> String {
 pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
     let client = Client::new(remote);
     match command {
-        JobCommand::Add(args) => {
+        JobCommand::Add(args) if args.sweep.is_empty() => {
             let input = job_input(&args)?;
             let job: Job = client.post(&format!("{API}/jobs"), &input)?;
             let sentence = format!("queued {}", summary(&job));
             show_created(&job, &job.id, args.output, sentence);
+        }
+        JobCommand::Add(args) => {
+            let jobs = sweep_inputs(&args)?;
+            if !args.yes && !confirm(&format!("add {} jobs to the queue?", jobs.len()))? {
+                return Err(CliError::bad_input("nothing added"));
+            }
+            let added: BulkJobs =
+                client.post(&format!("{API}/jobs/bulk"), &BulkJobsInput { jobs })?;
+            if args.output.quiet {
+                for job in &added.jobs {
+                    println!("{}", job.id);
+                }
+            } else {
+                let lines: Vec<String> = added.jobs.iter().map(summary).collect();
+                let sentence = format!("queued {} jobs:\n{}", added.jobs.len(), lines.join("\n"));
+                show(&added.jobs, args.output.json, |_| sentence);
+            }
         }
         JobCommand::Ls { status, json } => {
             let query: Vec<(&str, String)> = status
@@ -327,6 +492,53 @@ mod tests {
         assert_eq!(parse_strength("very-high").unwrap(), Strength::VeryHigh);
         assert_eq!(parse_strength("low").unwrap(), Strength::Low);
         assert!(parse_strength("max").is_err());
+    }
+
+    #[test]
+    fn sweeps_parse_and_bad_ones_say_why() {
+        let s = parse_sweep("edge=0.2, 0.4").unwrap();
+        assert_eq!(
+            (s.key, s.values),
+            (SweepKey::Weight(Control::Edge), vec![0.2, 0.4])
+        );
+        assert_eq!(parse_sweep("seed=1,2,3").unwrap().key, SweepKey::Seed);
+        for (bad, says) in [
+            ("edge", "SETTING=V1"),
+            ("color=1", "cannot sweep `color`"),
+            ("edge=0.5,x", "`x` is not a number"),
+            ("edge=1.5", "from 0 to 1"),
+            ("seed=1.5", "whole number"),
+            ("steps=-3", "whole number"),
+        ] {
+            let e = parse_sweep(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let Ok(JobCommand::Add(args)) =
+            parse(&["add", "ps_1", "--sweep", "seed=1,2,3", "--sweep", "seed=4"])
+        else {
+            panic!("parses")
+        };
+        assert!(sweep_inputs(&args).is_err(), "the same setting swept twice");
+        let Ok(JobCommand::Add(args)) = parse(&[
+            "add",
+            "ps_1",
+            "--sweep",
+            "seed=1,2,3,4,5,6,7,8,9,10",
+            "--sweep",
+            "steps=1,2,3,4,5,6,7,8,9,10",
+            "--sweep",
+            "guidance=1,2,3,4,5,6,7,8,9,10",
+            "--sweep",
+            "fps=1,2,3,4,5,6,7,8,9,10",
+            "--sweep",
+            "edge=0,0.5",
+        ]) else {
+            panic!("parses")
+        };
+        assert!(
+            sweep_inputs(&args).is_err(),
+            "20,000 jobs are more than one request takes"
+        );
     }
 
     #[test]
