@@ -230,6 +230,23 @@ pub struct BulkJobs {
     pub jobs: Vec<Job>,
 }
 
+/// Which jobs `POST /api/v1/jobs/bulk-cancel` and `/bulk-retry` act on: those meeting every
+/// condition given (at least one must be).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobFilter {
+    /// These jobs (each must exist).
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// Jobs with this status.
+    #[serde(default)]
+    pub status: Option<JobStatus>,
+    /// Jobs of this prompt.
+    #[serde(default)]
+    pub prompt_id: Option<String>,
+}
+
 /// Body of `POST /api/v1/jobs/{id}/move`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -201,6 +201,8 @@ error_codes! {
     /// The controls belong to two models (Transfer1's AV model has hdmap and lidar, its
     /// general model the others): one program cannot run them together.
     ControlsFromTwoModels = "controls_from_two_models", Invalid;
+    /// A bulk action with an empty filter (it would take every job).
+    FilterRequired = "filter_required", Invalid;
     /// A bulk add of no jobs, or of more than `MAX_BULK_JOBS`.
     BulkSizeOutOfRange = "bulk_size_out_of_range", Invalid;
     /// A video path that is empty or holds a NUL.

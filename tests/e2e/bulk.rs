@@ -117,3 +117,99 @@ fn one_bad_item_refuses_the_whole_request_and_names_it() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(counts(&app)["queued"], 50);
 }
+
+fn statuses(app: &TestApp, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| app.job(id)["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn bulk_cancel_and_retry_take_the_jobs_a_filter_names() {
+    let app = TestApp::start(&[("COSMOSQ_EXECUTOR__TIME_SCALE", "1")]);
+    app.pause();
+    let (a, b) = (app.create_prompt("cat"), app.create_prompt("dog"));
+    let add = |p: &str, c: &str| app.add_job(p, json!({c: 0.5}));
+    let edge: Vec<String> = (0..2).map(|_| add(&a, "edge")).collect();
+    let depth: Vec<String> = (0..2).map(|_| add(&b, "depth")).collect();
+    let other = add(&b, "seg");
+
+    // Refusals change nothing.
+    let r = app.post("/api/v1/jobs/bulk-cancel", json!({}));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("filter_required"))
+    );
+    let r = app.post(
+        "/api/v1/jobs/bulk-cancel",
+        json!({"ids": [edge[0], "jb_0000000000000000"]}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("job_not_found")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["index"], 1);
+    assert_eq!(counts(&app)["queued"], 5);
+
+    // A plan of three batches: edge runs (a slow simulated program), depth and seg wait.
+    let plan = app.get("/api/v1/batches/preview?mode=strict").body;
+    assert_eq!(plan["batches"].as_array().unwrap().len(), 3);
+    let r = app.post("/api/v1/batches", json!({"plan_id": plan["plan_id"]}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let depth_batch_id = r.body["batches"][1]["id"].as_str().unwrap().to_string();
+    app.wait_until(10, "the edge batch to run", |app| {
+        app.job(&edge[0])["status"] == "running"
+    });
+
+    // Both jobs of the waiting depth batch leave it together: it ends with none.
+    let r = app.post(
+        "/api/v1/jobs/bulk-cancel",
+        json!({"prompt_id": b, "status": "queued"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let canceled: Vec<&str> = r.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        canceled,
+        [depth[0].as_str(), depth[1].as_str(), other.as_str()]
+    );
+    let depth_batch = app.get(&format!("/api/v1/batches/{depth_batch_id}")).body;
+    assert_eq!(depth_batch["status"], "canceled", "{depth_batch}");
+    assert_eq!(depth_batch["job_ids"], json!([]));
+
+    // Running jobs: their batch stops.
+    let r = app.post("/api/v1/jobs/bulk-cancel", json!({"status": "running"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["jobs"].as_array().unwrap().len(), 2);
+    app.wait_idle(30);
+    assert_eq!(statuses(&app, &edge), ["canceled", "canceled"]);
+
+    // Retry by status: all five back at the bottom, in the order they were listed.
+    let r = app.post(
+        "/api/v1/jobs/bulk-retry",
+        json!({"ids": [depth[1], edge[0]], "status": "canceled"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let positions: Vec<(&str, u64)> = r.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["id"].as_str().unwrap(), j["position"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(positions, [(depth[1].as_str(), 1), (edge[0].as_str(), 2)]);
+    let r = app.post("/api/v1/jobs/bulk-retry", json!({"status": "canceled"}));
+    assert_eq!(r.body["jobs"].as_array().unwrap().len(), 3, "{}", r.body);
+    assert_eq!(counts(&app)["queued"], 5);
+    // Nothing left to retry: an empty list, not an error.
+    let r = app.post("/api/v1/jobs/bulk-retry", json!({"status": "canceled"}));
+    assert_eq!(
+        (r.status, r.body["jobs"].as_array().unwrap().len()),
+        (200, 0)
+    );
+}

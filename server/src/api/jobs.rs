@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::queue::Queue;
 use actix_web::{get, post, web, HttpResponse};
 use cosmosq_shared::api::{
-    BulkJobs, BulkJobsInput, Job, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
+    BulkJobs, BulkJobsInput, Job, JobFilter, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
 };
 use cosmosq_shared::ErrorCode;
 use serde::Deserialize;
@@ -15,6 +15,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(Documented(create))
         .service(Documented(create_bulk))
+        .service(Documented(cancel_bulk))
+        .service(Documented(retry_bulk))
         .service(Documented(list))
         .service(Documented(show))
         .service(Documented(cancel))
@@ -72,6 +74,44 @@ async fn create_bulk(queue: web::Data<Queue>, body: Body<BulkJobsInput>) -> Resu
     let q = queue.into_inner();
     let jobs = blocking(move || q.add_jobs(jobs)).await?;
     Ok(HttpResponse::Created().json(BulkJobs { jobs }))
+}
+
+/// Cancel every unfinished job the filter takes, in one change (running ones stop their
+/// batches, whose other jobs go back to their places); finished ones are left as they are.
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "cancel_jobs_bulk",
+    request_body = JobFilter,
+    responses(
+        (status = 200, description = "The jobs canceled", body = BulkJobs),
+        (status = 404, description = "`job_not_found`: a listed id (`index` names it)", body = ErrorResponse),
+        (status = 422, description = "`filter_required`: an empty filter", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/bulk-cancel")]
+async fn cancel_bulk(queue: web::Data<Queue>, body: Body<JobFilter>) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    let jobs = blocking(move || q.cancel_jobs(&body.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(BulkJobs { jobs }))
+}
+
+/// Queue again, at the bottom in their order, every failed or canceled job the filter takes
+/// that can run again (its prompt is there, the executor takes it), in one change.
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "retry_jobs_bulk",
+    request_body = JobFilter,
+    responses(
+        (status = 200, description = "The jobs queued again", body = BulkJobs),
+        (status = 404, description = "`job_not_found`: a listed id (`index` names it)", body = ErrorResponse),
+        (status = 422, description = "`filter_required`: an empty filter", body = ErrorResponse),
+    )
+)]
+#[post("/jobs/bulk-retry")]
+async fn retry_bulk(queue: web::Data<Queue>, body: Body<JobFilter>) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    let jobs = blocking(move || q.retry_jobs(&body.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(BulkJobs { jobs }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

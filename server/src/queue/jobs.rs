@@ -4,10 +4,11 @@ use super::state::{State, ORDER_GAP};
 use super::Queue;
 use crate::error::Error;
 use crate::ids;
-use crate::store::{Change, JobRecord};
-use cosmosq_shared::api::{BatchStatus, Job, JobInput, JobOutputs, JobStatus};
+use crate::store::{BatchRecord, Change, JobRecord};
+use cosmosq_shared::api::{BatchStatus, Job, JobFilter, JobInput, JobOutputs, JobStatus};
 use cosmosq_shared::ErrorCode;
 use cosmosq_shared::JobConfig;
+use std::collections::BTreeMap;
 
 impl Queue {
     /// Add one job at the bottom of the queue.
@@ -216,67 +217,178 @@ impl Queue {
                     format!("the job already {}", record.job.status),
                 ));
             }
-            let now = ids::now();
-            let mut canceled = record.clone();
-            canceled.cancel(&now);
-            let mut stop = None;
-            if let Some(batch_id) = &record.job.batch_id {
-                let batch = state.batch(batch_id)?;
-                match batch.batch.status {
-                    BatchStatus::Pending => {
-                        let mut b = batch.clone();
-                        b.remove_job(id, &now);
-                        change.batches.push(b);
-                    }
-                    BatchStatus::Running => stop = Some(batch_id.clone()),
-                    _ => {}
-                }
-            }
-            change.jobs.push(canceled);
+            let mut pending = BTreeMap::new();
+            let stop = cancel_into(state, change, &mut pending, record, &ids::now())?;
+            change.batches.extend(pending.into_values());
             Ok(stop)
         })?;
-        if let Some(batch_id) = stop {
-            if let Some(live) = self.lock().live.get(&batch_id) {
+        self.stop_batches(stop);
+        self.job(id)
+    }
+
+    /// Cancel every unfinished job `filter` takes, in one change; the jobs canceled.
+    pub fn cancel_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, Error> {
+        let (ids, stop) = self.mutate(|state, change| {
+            let now = ids::now();
+            let mut pending = BTreeMap::new();
+            let (mut ids, mut stop) = (Vec::new(), Vec::new());
+            for record in matching(state, filter)? {
+                if record.job.status.is_terminal() {
+                    continue;
+                }
+                stop.extend(cancel_into(state, change, &mut pending, record, &now)?);
+                ids.push(record.job.id.clone());
+            }
+            change.batches.extend(pending.into_values());
+            Ok((ids, stop))
+        })?;
+        self.stop_batches(stop);
+        ids.iter().map(|id| self.job(id)).collect()
+    }
+
+    /// Stop the running batches of jobs just canceled.
+    fn stop_batches(&self, batches: impl IntoIterator<Item = String>) {
+        let state = self.lock();
+        for batch_id in batches {
+            if let Some(live) = state.live.get(&batch_id) {
                 live.cancel.cancel();
             }
         }
-        self.job(id)
     }
 
     /// Put a failed or canceled job back at the bottom of the queue, with a fresh attempt count.
     pub fn retry_job(&self, id: &str) -> Result<Job, Error> {
         self.mutate(|state, change| {
             let record = state.job(id)?;
-            if !matches!(record.job.status, JobStatus::Failed | JobStatus::Canceled) {
-                return Err(Error::new(
-                    ErrorCode::JobNotRetryable,
-                    format!(
-                        "only failed or canceled jobs can be retried; this one is {}",
-                        record.job.status
-                    ),
-                ));
-            }
-            let Some(prompt) = state.prompts.get(&record.job.prompt_id) else {
-                return Err(Error::new(
-                    ErrorCode::PromptDeleted,
-                    "the job's prompt was deleted",
-                ));
-            };
-            // The executor may have changed since the job was added.
-            let profile = self.config.executor.profile;
-            profile.check(record.job.kind, &record.job.config, prompt.video.frames)?;
             let mut meta = state.meta().clone();
-            let order = state.free_order_key(meta.next_order, change);
-            meta.next_order = order + ORDER_GAP;
+            self.retry_into(state, change, &mut meta, record)?;
             change.meta = Some(meta);
-            let mut retried = record.clone();
-            retried.reset_for_retry(order);
-            retried.job.effective_weights = profile.effective_weights(&retried.job.config);
-            change.jobs.push(retried);
             Ok(())
         })?;
         self.job(id)
     }
+
+    /// Retry every failed or canceled job `filter` takes that can run again (its prompt is
+    /// there, the executor takes it), in one change, at the bottom in their order; the jobs
+    /// retried.
+    pub fn retry_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, Error> {
+        let ids = self.mutate(|state, change| {
+            let mut meta = state.meta().clone();
+            let mut ids = Vec::new();
+            for record in matching(state, filter)? {
+                if self.retry_into(state, change, &mut meta, record).is_ok() {
+                    ids.push(record.job.id.clone());
+                }
+            }
+            change.meta = Some(meta);
+            Ok(ids)
+        })?;
+        ids.iter().map(|id| self.job(id)).collect()
+    }
+
+    /// Queue `record` again at the bottom (`meta.next_order`), or say why it cannot be.
+    fn retry_into(
+        &self,
+        state: &State,
+        change: &mut Change,
+        meta: &mut crate::store::Meta,
+        record: &JobRecord,
+    ) -> Result<(), Error> {
+        if !matches!(record.job.status, JobStatus::Failed | JobStatus::Canceled) {
+            return Err(Error::new(
+                ErrorCode::JobNotRetryable,
+                format!(
+                    "only failed or canceled jobs can be retried; this one is {}",
+                    record.job.status
+                ),
+            ));
+        }
+        let Some(prompt) = state.prompts.get(&record.job.prompt_id) else {
+            return Err(Error::new(
+                ErrorCode::PromptDeleted,
+                "the job's prompt was deleted",
+            ));
+        };
+        // The executor may have changed since the job was added.
+        let profile = self.config.executor.profile;
+        profile.check(record.job.kind, &record.job.config, prompt.video.frames)?;
+        // Past every key of this change (`next_order` only grows): only stored keys matter.
+        let order = state.free_order_key(meta.next_order, &Change::default());
+        meta.next_order = order + ORDER_GAP;
+        let mut retried = record.clone();
+        retried.reset_for_retry(order);
+        retried.job.effective_weights = profile.effective_weights(&retried.job.config);
+        change.jobs.push(retried);
+        Ok(())
+    }
+}
+
+/// Cancel `record` (unfinished) into `change`: out of its pending batch (kept in `pending`,
+/// so several jobs of one batch leave it together), or the id of its running batch to stop.
+fn cancel_into(
+    state: &State,
+    change: &mut Change,
+    pending: &mut BTreeMap<String, BatchRecord>,
+    record: &JobRecord,
+    now: &str,
+) -> Result<Option<String>, Error> {
+    let mut canceled = record.clone();
+    canceled.cancel(now);
+    change.jobs.push(canceled);
+    let Some(batch_id) = &record.job.batch_id else {
+        return Ok(None);
+    };
+    let batch = state.batch(batch_id)?;
+    match batch.batch.status {
+        BatchStatus::Pending => {
+            pending
+                .entry(batch_id.clone())
+                .or_insert_with(|| batch.clone())
+                .remove_job(&record.job.id, now);
+            Ok(None)
+        }
+        BatchStatus::Running => Ok(Some(batch_id.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// The jobs `filter` takes: the listed ones in their order (each must exist), else every
+/// job, queued ones first by position; then only those of the status and prompt given.
+fn matching<'a>(state: &'a State, filter: &JobFilter) -> Result<Vec<&'a JobRecord>, Error> {
+    if filter.ids.is_none() && filter.status.is_none() && filter.prompt_id.is_none() {
+        return Err(Error::new(
+            ErrorCode::FilterRequired,
+            "give ids, status or prompt_id: an empty filter would take every job",
+        ));
+    }
+    let listed: Vec<&JobRecord> = match &filter.ids {
+        Some(ids) => ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| state.job(id).map_err(|e| e.at(i)))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let mut all: Vec<&JobRecord> = state.jobs.values().collect();
+            all.sort_by_key(|r| {
+                (
+                    r.job.status != JobStatus::Queued,
+                    r.order,
+                    r.job.created_at.clone(),
+                )
+            });
+            all
+        }
+    };
+    Ok(listed
+        .into_iter()
+        .filter(|r| filter.status.is_none_or(|s| r.job.status == s))
+        .filter(|r| {
+            filter
+                .prompt_id
+                .as_ref()
+                .is_none_or(|p| &r.job.prompt_id == p)
+        })
+        .collect())
 }
 
 /// No room between neighbours: give every queued job a fresh, evenly spaced key, with `id`
