@@ -247,6 +247,15 @@ pub struct JobFilter {
     pub prompt_id: Option<String>,
 }
 
+/// Body of `PATCH /api/v1/jobs/{id}`: the job's new settings (all of them: those left out
+/// take their defaults, as for a new job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobEdit {
+    pub config: JobConfigInput,
+}
+
 /// Body of `POST /api/v1/jobs/{id}/move`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

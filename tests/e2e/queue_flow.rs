@@ -388,3 +388,68 @@ fn failures_are_recorded_as_failed_with_a_code() {
     assert_eq!(job["error"]["code"], "simulated_failure");
     assert_eq!(app.get("/api/v1/batches").body[0]["status"], "failed");
 }
+
+#[test]
+fn a_queued_job_can_be_edited_and_the_preview_follows() {
+    let app = TestApp::start(&[("COSMOSQ_EXECUTOR__TIME_SCALE", "0.0005")]);
+    app.pause();
+    let p = app.create_prompt("edit me");
+    let first = app.add_job(&p, json!({"edge": 0.5}));
+    let second = app.add_job(&p, json!({"edge": 0.5}));
+    let before = app.get("/api/v1/batches/preview?mode=strict").body;
+    assert_eq!(before["batches"].as_array().unwrap().len(), 1);
+
+    let r = app.patch(
+        &format!("/api/v1/jobs/{second}"),
+        json!({"config": {"weights": {"depth": 0.7, "edge": 0.5}, "seed": 9}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["position"], 2, "it keeps its place");
+    assert_eq!(r.body["config"]["seed"], 9);
+    assert_eq!(
+        r.body["config"]["weights"],
+        json!({"depth": 0.7, "edge": 0.5})
+    );
+    // As Transfer1 runs them: divided by their sum (1.2), in bf16.
+    assert!(r.body["effective_weights"]["depth"].as_f64().unwrap() < 0.7);
+    let after = app.get("/api/v1/batches/preview?mode=strict").body;
+    assert_eq!(after["batches"].as_array().unwrap().len(), 2);
+    assert_ne!(after["plan_id"], before["plan_id"]);
+
+    // Bad settings are refused and change nothing; unknown fields too.
+    for bad in [
+        json!({"config": {"weights": {"edge": 1.5}}}),
+        json!({"config": {"weights": {"hdmap": 0.5}}}),
+        json!({"config": {"weights": {"edge": 0.5}}, "prompt_id": p}),
+    ] {
+        let r = app.patch(&format!("/api/v1/jobs/{second}"), bad.clone());
+        assert!(
+            [400, 422].contains(&r.status),
+            "{bad}: {} {}",
+            r.status,
+            r.body
+        );
+        assert_eq!(app.job(&second)["config"]["seed"], 9);
+    }
+    let r = app.patch(
+        "/api/v1/jobs/jb_0000000000000000",
+        json!({"config": {"weights": {"edge": 0.5}}}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("job_not_found"))
+    );
+
+    // Once it ran, it stays as it ran.
+    app.resume();
+    app.wait_idle(30);
+    let r = app.patch(
+        &format!("/api/v1/jobs/{first}"),
+        json!({"config": {"weights": {"vis": 0.5}}}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("job_not_queued"))
+    );
+    assert_eq!(app.job(&first)["config"]["weights"], json!({"edge": 0.5}));
+}

@@ -4,9 +4,9 @@ use super::{blocking, Body, Documented};
 use crate::api::error::ErrorResponse;
 use crate::error::Result;
 use crate::queue::Queue;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use cosmosq_shared::api::{
-    BulkJobs, BulkJobsInput, Job, JobFilter, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
+    BulkJobs, BulkJobsInput, Job, JobEdit, JobFilter, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
 };
 use cosmosq_shared::ErrorCode;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(Documented(create))
         .service(Documented(create_bulk))
         .service(Documented(cancel_bulk))
+        .service(Documented(edit))
         .service(Documented(retry_bulk))
         .service(Documented(list))
         .service(Documented(show))
@@ -112,6 +113,32 @@ async fn retry_bulk(queue: web::Data<Queue>, body: Body<JobFilter>) -> Result<Ht
     let q = queue.into_inner();
     let jobs = blocking(move || q.retry_jobs(&body.into_inner())).await?;
     Ok(HttpResponse::Ok().json(BulkJobs { jobs }))
+}
+
+/// Replace a queued job's settings (validated as for a new job; those left out take their
+/// defaults). It keeps its place; previews follow.
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "edit_job",
+    params(("id" = String, Path, description = "Job id")),
+    request_body = JobEdit,
+    responses(
+        (status = 200, description = "The job with its new settings", body = Job),
+        (status = 404, description = "`job_not_found`", body = ErrorResponse),
+        (status = 409, description = "`job_not_queued` (it runs or finished) or `job_in_pending_batch`", body = ErrorResponse),
+        (status = 422, description = "Bad settings, as for a new job", body = ErrorResponse),
+    )
+)]
+#[patch("/jobs/{id}")]
+async fn edit(
+    queue: web::Data<Queue>,
+    id: web::Path<String>,
+    body: Body<JobEdit>,
+) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    let (id, config) = (id.into_inner(), body.into_inner().config);
+    let job = blocking(move || q.edit_job(&id, config)).await?;
+    Ok(HttpResponse::Ok().json(job))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

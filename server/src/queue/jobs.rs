@@ -7,7 +7,7 @@ use crate::ids;
 use crate::store::{BatchRecord, Change, JobRecord};
 use cosmosq_shared::api::{BatchStatus, Job, JobFilter, JobInput, JobOutputs, JobStatus};
 use cosmosq_shared::ErrorCode;
-use cosmosq_shared::JobConfig;
+use cosmosq_shared::{JobConfig, JobConfigInput};
 use std::collections::BTreeMap;
 
 impl Queue {
@@ -70,18 +70,7 @@ impl Queue {
                     )
                     .at(i)
                 })?;
-                profile
-                    .check(kind, &config, prompt.video.frames)
-                    .map_err(|e| Error::from(e).at(i))?;
-                for control in config.signature().iter() {
-                    if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
-                        return Err(Error::new(ErrorCode::ControlVideoRequired,
-                            format!(
-                                "{control} cannot be generated from the video: add a {control} control video to the prompt"
-                            ),
-                        ).at(i));
-                    }
-                }
+                runnable(profile, kind, &config, prompt).map_err(|e| e.at(i))?;
                 // Each key lies past every key of this change (`next_order` only grows), so
                 // only the stored order can hold it.
                 let order = state.free_order_key(meta.next_order, &Change::default());
@@ -206,6 +195,42 @@ impl Queue {
         self.job(id)
     }
 
+    /// Replace the settings of a queued job that waits in no batch (validated as for a new
+    /// job; settings left out take their defaults); it keeps its place.
+    pub fn edit_job(&self, id: &str, input: JobConfigInput) -> Result<Job, Error> {
+        let profile = self.config.executor.profile;
+        self.mutate(|state, change| {
+            let record = state.job(id)?;
+            if record.job.status != JobStatus::Queued {
+                return Err(Error::new(
+                    ErrorCode::JobNotQueued,
+                    format!(
+                        "only queued jobs can be edited; this one is {}",
+                        record.job.status
+                    ),
+                ));
+            }
+            if let Some(batch) = &record.job.batch_id {
+                return Err(Error::new(
+                    ErrorCode::JobInPendingBatch,
+                    format!("the job waits in batch {batch} of an executed plan"),
+                ));
+            }
+            let kind = record.job.kind;
+            let config = JobConfig::from_input_with(input, kind, &profile.defaults())?;
+            let prompt = state.prompts.get(&record.job.prompt_id).ok_or_else(|| {
+                Error::new(ErrorCode::PromptDeleted, "the job's prompt was deleted")
+            })?;
+            runnable(profile, kind, &config, prompt)?;
+            let mut edited = record.clone();
+            edited.job.effective_weights = profile.effective_weights(&config);
+            edited.job.config = config;
+            change.jobs.push(edited);
+            Ok(())
+        })?;
+        self.job(id)
+    }
+
     /// Cancel a queued job, or a running one (its batch stops; the batch's other jobs go back
     /// to their places when it has stopped).
     pub fn cancel_job(&self, id: &str) -> Result<Job, Error> {
@@ -321,6 +346,28 @@ impl Queue {
         change.jobs.push(retried);
         Ok(())
     }
+}
+
+/// Whether `profile` can run a job of `kind` with `config` on `prompt`: the program takes it,
+/// and every control it cannot generate has its video on the prompt.
+fn runnable(
+    profile: cosmosq_shared::Profile,
+    kind: cosmosq_shared::JobKind,
+    config: &JobConfig,
+    prompt: &cosmosq_shared::api::Prompt,
+) -> Result<(), Error> {
+    profile.check(kind, config, prompt.video.frames)?;
+    for control in config.signature().iter() {
+        if !control.can_generate() && !prompt.control_videos.contains_key(&control) {
+            return Err(Error::new(
+                ErrorCode::ControlVideoRequired,
+                format!(
+                    "{control} cannot be generated from the video: add a {control} control video to the prompt"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Cancel `record` (unfinished) into `change`: out of its pending batch (kept in `pending`,
