@@ -44,34 +44,22 @@ def main():
     clip = make_clip(os.path.join(work, "clip.mp4"))
     results = {}
 
-    d, prompt = fresh(binary, work, "bulk", clip)
-    try:
-        body = {"jobs": [job(prompt, i) for i in range(n)]}
-        t = time.monotonic()
-        d.post("/api/v1/jobs/bulk", body, expect=201)
-        results["bulk"] = time.monotonic() - t
-        check(d, n)
-    finally:
-        d.stop()
+    def timed(name, add):
+        """Seconds `add(daemon, prompt)` takes to queue the n jobs in a fresh daemon."""
+        d, prompt = fresh(binary, work, f"run{len(results)}", clip)
+        try:
+            t = time.monotonic()
+            add(d, prompt)
+            results[name] = time.monotonic() - t
+            check(d, n)
+        finally:
+            d.stop()
 
-    d, prompt = fresh(binary, work, "single", clip)
-    try:
-        t = time.monotonic()
-        for i in range(n):
-            d.post("/api/v1/jobs", job(prompt, i), expect=201)
-        results["single, 1 client"] = time.monotonic() - t
-        check(d, n)
-    finally:
-        d.stop()
-
-    d, prompt = fresh(binary, work, "concurrent", clip)
-    try:
-        t = time.monotonic()
-        fill(d.port, lambda i: job(prompt, i), n, threads=16)
-        results["single, 16 clients"] = time.monotonic() - t
-        check(d, n)
-    finally:
-        d.stop()
+    timed("bulk", lambda d, p: d.post("/api/v1/jobs/bulk",
+                                      {"jobs": [job(p, i) for i in range(n)]}, expect=201))
+    timed("single, 1 client",
+          lambda d, p: [d.post("/api/v1/jobs", job(p, i), expect=201) for i in range(n)])
+    timed("single, 16 clients", lambda d, p: fill(d.port, lambda i: job(p, i), n, threads=16))
 
     print(machine())
     bulk = results["bulk"]
