@@ -120,6 +120,18 @@ impl Metrics {
     }
 }
 
+/// Submitted batches by launcher: `pending` waits for the cluster's resources (Slurm's
+/// PENDING), `running` runs.
+pub fn render_launcher(out: &mut String, launcher: &str, pending: usize, running: usize) {
+    *out += "# HELP cosmosq_launcher_batches Submitted batches by launcher and state (pending: waiting for the cluster's resources).\n# TYPE cosmosq_launcher_batches gauge\n";
+    for (state, n) in [("pending", pending), ("running", running)] {
+        let _ = writeln!(
+            out,
+            "cosmosq_launcher_batches{{launcher=\"{launcher}\",state=\"{state}\"}} {n}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

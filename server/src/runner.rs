@@ -2,7 +2,7 @@
 //! executor and records the outcome.
 
 use crate::config::SlotConfig;
-use crate::executor::{BatchResult, Claimed, Executor, JobOutcome, Progress};
+use crate::executor::{BatchResult, Claimed, Executor, Handle, JobOutcome, Progress};
 use crate::queue::Queue;
 use cosmosq_shared::api::ErrorBody;
 use cosmosq_shared::ErrorCode;
@@ -17,6 +17,16 @@ struct Sink<'a> {
 impl Progress for Sink<'_> {
     fn report(&self, progress: Option<f64>, line: Option<String>) {
         self.queue.report_progress(self.batch_id, progress, line);
+    }
+
+    fn launcher_state(&self, state: &str, reason: Option<&str>) {
+        self.queue.report_launcher_state(self.batch_id, state, reason);
+    }
+
+    fn found(&self, handle: &Handle) {
+        if let Err(e) = self.queue.record_handle(self.batch_id, handle) {
+            tracing::error!(batch = self.batch_id, error = %e, "could not record the batch's handle");
+        }
     }
 }
 
@@ -100,19 +110,78 @@ pub async fn step(queue: &Queue, executor: &dyn Executor, slot: &SlotConfig) -> 
         return Some(true);
     }
     tracing::info!(batch = %id, slot = name, jobs = claimed.jobs.len(), controls = ?claimed.batch.controls, "batch started");
-    queue.metrics().executor_started();
     let started = Instant::now();
-    let sink = Sink {
-        queue,
-        batch_id: &id,
+    let handle = match executor.submit(&claimed, slot).await {
+        Ok(handle) => handle,
+        Err(result) => {
+            let ran = !never_started(&result);
+            queue.finish_batch(&id, result, started.elapsed().as_secs_f64());
+            return Some(ran);
+        }
     };
-    let result = executor.run(&claimed, slot, &sink).await;
-    let measured = started.elapsed().as_secs_f64();
+    // Recorded before the batch is watched: a daemon killed from here on finds it again.
+    if let Err(e) = queue.record_handle(&id, &handle) {
+        tracing::error!(batch = %id, error = %e, "could not record the batch's handle");
+    }
+    Some(watch(queue, executor, &claimed, slot, Some(&handle), started).await)
+}
+
+/// Watch a submitted batch to its end and record how it ended; whether its program started.
+async fn watch(
+    queue: &Queue,
+    executor: &dyn Executor,
+    claimed: &Claimed,
+    slot: &SlotConfig,
+    handle: Option<&Handle>,
+    started: Instant,
+) -> bool {
+    let id = &claimed.batch.id;
+    queue.metrics().executor_started();
+    let sink = Sink { queue, batch_id: id };
+    let finished = executor.watch(claimed, slot, handle, &sink).await;
+    // The program's own run time when the launcher knows it (Slurm: without the wait for
+    // resources), else the wall time since it was submitted.
+    let measured = finished
+        .run_seconds
+        .unwrap_or_else(|| started.elapsed().as_secs_f64());
     queue.metrics().executor_finished();
-    let started = !never_started(&result);
-    queue.finish_batch(&id, result, measured);
+    let ran = !never_started(&finished.result);
+    queue.finish_batch(id, finished.result, measured);
     tracing::info!(batch = %id, seconds = measured, "batch finished");
-    Some(started)
+    ran
+}
+
+/// At start: watch every batch the last run submitted to a launcher that outlives the daemon
+/// (Slurm) to its end, collecting its outputs; nothing is canceled or submitted again.
+pub fn adopt_all(queue: Arc<Queue>, executor: Arc<dyn Executor>) -> Vec<tokio::task::JoinHandle<()>> {
+    if !executor.outlives_daemon() {
+        return Vec::new();
+    }
+    let slots = queue.config().executor.slots.list();
+    queue
+        .adoptable()
+        .into_iter()
+        .filter_map(|id| match queue.adopt(&id) {
+            Ok(adopted) => Some(adopted),
+            Err(e) => {
+                tracing::error!(batch = %id, error = %e, "cannot adopt a submitted batch");
+                None
+            }
+        })
+        .map(|(claimed, handle)| {
+            let (queue, executor) = (queue.clone(), executor.clone());
+            let slot = slots
+                .iter()
+                .find(|s| s.name == claimed.batch.slot)
+                .cloned()
+                .unwrap_or_default();
+            tracing::info!(batch = %claimed.batch.id, handle = ?handle, "adopting a batch the last run submitted");
+            tokio::spawn(async move {
+                let started = Instant::now();
+                watch(&queue, executor.as_ref(), &claimed, &slot, handle.as_ref(), started).await;
+            })
+        })
+        .collect()
 }
 
 /// A slot whose program could not start waits this long before it tries again, doubling up

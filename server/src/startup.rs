@@ -178,13 +178,15 @@ impl Application {
         .run();
 
         let executor = executor::from_config(&config);
-        let workers = config
-            .executor
-            .slots
-            .list()
-            .into_iter()
-            .map(|slot| tokio::spawn(runner::worker(queue.clone(), executor.clone(), slot)))
-            .collect();
+        let mut workers = runner::adopt_all(queue.clone(), executor.clone());
+        workers.extend(
+            config
+                .executor
+                .slots
+                .list()
+                .into_iter()
+                .map(|slot| tokio::spawn(runner::worker(queue.clone(), executor.clone(), slot))),
+        );
         Ok(Application {
             server,
             port,

@@ -333,6 +333,23 @@ pub struct Batch {
     pub finished_at: Option<String>,
     pub log_path: Option<String>,
     pub error: Option<ErrorBody>,
+    /// The Slurm job that runs or ran it (`launcher = "slurm"` only): its id and, while the
+    /// daemon watches it, Slurm's state (`PENDING`, `RUNNING`, ...) and reason (`Resources`,
+    /// `Priority`, ...). Absent under the local launcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
+}
+
+/// A batch's Slurm job, as the Slurm launcher last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SlurmJob {
+    /// The id `sbatch --parsable` printed.
+    pub job_id: String,
+    /// Slurm's job state while the batch runs (`PENDING` while it waits for resources).
+    pub state: Option<String>,
+    /// Slurm's reason for that state (`Resources`, `Priority`, `None`, ...).
+    pub reason: Option<String>,
 }
 
 /// Queue-wide settings, persisted.

@@ -280,6 +280,11 @@ error_codes! {
     SimulatedFailure = "simulated_failure", Outcome;
     /// Jobs of the batch had a video that no longer passes its checks.
     InputRefused = "input_refused", Outcome;
+    /// The cluster lost the batch's job (Slurm's NODE_FAIL, PREEMPTED, BOOT_FAIL, a requeue,
+    /// or a job Slurm no longer knows): its jobs went back to the queue.
+    ClusterLost = "cluster_lost", Outcome;
+    /// The batch's Slurm job was canceled outside the daemon.
+    CanceledInCluster = "canceled_in_cluster", Outcome;
 }
 
 impl ErrorCode {

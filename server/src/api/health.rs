@@ -59,10 +59,17 @@ async fn healthz(queue: web::Data<Queue>) -> HttpResponse {
 )]
 #[get("/metrics")]
 async fn metrics(queue: web::Data<Queue>) -> HttpResponse {
-    let text = queue.metrics().render(
+    let mut text = queue.metrics().render(
         queue.counts(),
         queue.config().executor.slots.len(),
         queue.events().subscribers(),
+    );
+    let (pending, running) = queue.launched_counts();
+    crate::metrics::render_launcher(
+        &mut text,
+        queue.config().executor.launcher.as_str(),
+        pending,
+        running,
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -267,6 +267,7 @@ pub(crate) mod tests {
             started_at: None,
             finished_at: None,
             log_path: None,
+            slurm: None,
             error: None,
         }
     }

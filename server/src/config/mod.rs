@@ -93,8 +93,61 @@ pub struct ExecutorConfig {
     /// Refit the cost model from measured batch durations (default: on for the Cosmos
     /// profiles, off for `simulated`, whose durations are the model's own estimates).
     pub refit: Option<bool>,
-    /// The run log of a batch stops growing at this many bytes.
+    /// The run log of a batch stops growing at this many bytes (local launcher; under Slurm
+    /// the job writes its own log).
     pub max_log_bytes: u64,
+    /// Where the Cosmos programs run: `local` (default: a child process per batch, one per
+    /// slot at once) or `slurm` (one `sbatch` job per batch; see `[executor.slurm]`).
+    pub launcher: LauncherKind,
+    /// The Slurm launcher's settings (`launcher = "slurm"`).
+    pub slurm: SlurmConfig,
+}
+
+/// Where the Cosmos programs run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LauncherKind {
+    #[default]
+    Local,
+    Slurm,
+}
+
+impl LauncherKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LauncherKind::Local => "local",
+            LauncherKind::Slurm => "slurm",
+        }
+    }
+}
+
+/// `[executor.slurm]`: how batches are submitted to a Slurm cluster. The data directory and
+/// every video must be visible at the same paths on the compute nodes (a shared filesystem).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// `--partition` of every batch; unset = the cluster's default partition.
+    pub partition: Option<String>,
+    /// `--gres` of every batch; unset = `gpu:{num_gpus}`.
+    pub gres: Option<String>,
+    /// Batches submitted at once (the cluster's slots; replaces `executor.slots`).
+    pub max_jobs: usize,
+    /// Appended to every `sbatch` command as given (e.g. `["--qos", "normal"]`).
+    pub sbatch_args: Vec<String>,
+    /// How often a submitted batch's state is polled (`scontrol show job`), in seconds.
+    pub poll_seconds: f64,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        SlurmConfig {
+            partition: None,
+            gres: None,
+            max_jobs: 4,
+            sbatch_args: Vec::new(),
+            poll_seconds: 2.0,
+        }
+    }
 }
 
 /// How many batches may run at once, and how each slot launches its program.
@@ -151,6 +204,29 @@ impl Slots {
 }
 
 impl ExecutorConfig {
+    /// Under Slurm the slots are the `max_jobs` batches submitted at once (`slurm0`, ...):
+    /// the cluster decides where each runs.
+    pub fn apply_launcher(&mut self) {
+        if self.launcher == LauncherKind::Slurm {
+            self.slots = Slots::List(
+                (0..self.slurm.max_jobs)
+                    .map(|i| SlotConfig {
+                        name: Some(format!("slurm{i}")),
+                        ..SlotConfig::default()
+                    })
+                    .collect(),
+            );
+        }
+    }
+
+    /// The `--gres` of a Slurm batch.
+    pub fn slurm_gres(&self) -> String {
+        self.slurm
+            .gres
+            .clone()
+            .unwrap_or_else(|| format!("gpu:{}", self.num_gpus))
+    }
+
     pub fn refit_enabled(&self) -> bool {
         self.refit.unwrap_or(self.profile.is_cosmos())
     }
@@ -224,6 +300,8 @@ impl Default for ExecutorConfig {
             cancel_grace_seconds: 10.0,
             refit: None,
             max_log_bytes: 64 << 20,
+            launcher: LauncherKind::Local,
+            slurm: SlurmConfig::default(),
         }
     }
 }
@@ -269,9 +347,10 @@ impl Config {
                 executor.insert("time_scale".into(), toml::Value::Float(1.0));
             }
         }
-        let config: Config = toml::Value::Table(root)
+        let mut config: Config = toml::Value::Table(root)
             .try_into()
             .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.executor.apply_launcher();
         config.validate()?;
         Ok(config)
     }

@@ -29,6 +29,25 @@ impl Config {
         if e.profile.is_cosmos() && e.time_scale <= 0.0 {
             return Err("executor.time_scale must be above 0 for the Cosmos profiles".into());
         }
+        if e.launcher == super::LauncherKind::Slurm {
+            if !e.profile.is_cosmos() {
+                return Err(
+                    "executor.launcher = \"slurm\" needs a Cosmos profile (cosmos-transfer1 or cosmos-transfer2.5)"
+                        .into(),
+                );
+            }
+            if !(1..=64).contains(&e.slurm.max_jobs) {
+                return Err("executor.slurm.max_jobs must be from 1 to 64".into());
+            }
+            if !(e.slurm.poll_seconds.is_finite() && e.slurm.poll_seconds >= 0.05) {
+                return Err("executor.slurm.poll_seconds must be a number >= 0.05".into());
+            }
+            if e.slurm.gres.as_deref().is_some_and(str::is_empty)
+                || e.slurm.partition.as_deref().is_some_and(str::is_empty)
+            {
+                return Err("executor.slurm.gres and partition must not be empty when set".into());
+            }
+        }
         if e.slots.is_empty() || e.slots.len() > 64 {
             return Err("executor.slots must be from 1 to 64 slots".into());
         }

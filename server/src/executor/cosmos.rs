@@ -1,9 +1,10 @@
 //! What both Cosmos profiles share: launching the program for a batch, and turning verified
 //! outputs plus the way the program ended into per-job outcomes.
 
-use super::process::{self, Ended, Launch};
+pub use super::process::{Ended, Launch};
+use super::process;
 use super::Claimed;
-use super::{BatchResult, JobOutcome, Progress};
+use super::{BatchResult, BoxFuture, Executor, Finished, Handle, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
 use crate::template;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
@@ -11,7 +12,9 @@ use cosmosq_shared::ErrorCode;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 fn error(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(code, message)
@@ -28,45 +31,126 @@ pub fn shell_quote(token: &str) -> String {
     }
 }
 
-/// Run `args` (the profile's flags) for a batch on `slot`, logging into `<dir>/run.log`.
-pub async fn launch(
-    config: &ExecutorConfig,
-    claimed: &Claimed,
-    slot: &SlotConfig,
-    args: Vec<String>,
-    progress: &dyn Progress,
-    step: &(dyn Fn(&str) -> Option<f64> + Sync),
-) -> Ended {
-    let value = variables(
-        config,
-        slot,
-        &claimed.batch.id,
-        &claimed.dir,
-        claimed.jobs.len(),
-    );
-    match launch_settings(config, slot, args, &value) {
-        Ok((argv, workdir, env)) => {
-            // Checked at start-up like the prefix: it expands.
-            let stop = stop_command(slot, &value).unwrap_or_default();
-            let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
-            let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
-            let launch = Launch {
-                argv,
-                workdir,
-                env,
-                log: claimed.dir.join("run.log"),
-                max_log_bytes: config.max_log_bytes,
-                timeout: Duration::from_secs_f64(timeout),
-                cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
-                stop,
-            };
-            process::run(launch, &claimed.cancel, progress, step).await
+/// Overall progress (0..=1) from a line of output, when the line tells.
+pub type StepFn = Box<dyn Fn(&str) -> Option<f64> + Send + Sync>;
+
+/// What a Cosmos profile knows of its program: the files and flags of a batch, progress
+/// from its output, and which outputs belong to which job.
+pub trait Program: Send + Sync {
+    /// Write the batch's files (under `claimed.dir`); the flags after the command.
+    fn prepare(&self, claimed: &Claimed) -> std::io::Result<Vec<String>>;
+    /// Overall progress (0..=1) from a line of the program's output, when the line tells.
+    fn progress(&self, claimed: &Claimed) -> StepFn;
+    /// Per-job outcomes from the verified outputs and how the program ended.
+    fn collect(&self, claimed: &Claimed, ended: &Ended) -> BatchResult;
+}
+
+/// Where a Cosmos program runs: a local process or a Slurm job. `run.argv` is empty when
+/// watching a batch submitted by an earlier run of the daemon.
+pub trait Launcher: Send + Sync {
+    /// Start the program; `Err` says why it could not start (nothing ran).
+    fn submit<'a>(&'a self, run: &'a Launch) -> BoxFuture<'a, Result<Handle, String>>;
+    /// Watch it to its end (stopping it when `cancel` fires or past `run.timeout`), streaming
+    /// its output to `progress`; how it ended, and the seconds it ran when known.
+    fn watch<'a>(
+        &'a self,
+        run: &'a Launch,
+        handle: Option<&'a Handle>,
+        cancel: &'a CancellationToken,
+        progress: &'a dyn Progress,
+        step: &'a (dyn Fn(&str) -> Option<f64> + Sync),
+    ) -> BoxFuture<'a, (Ended, Option<f64>)>;
+    /// Whether its programs keep running without the daemon.
+    fn outlives_daemon(&self) -> bool;
+}
+
+/// A Cosmos profile's program on a launcher: the [`Executor`] of the Cosmos profiles.
+pub struct Cosmos<P> {
+    config: ExecutorConfig,
+    program: P,
+    launcher: Arc<dyn Launcher>,
+}
+
+impl<P: Program> Cosmos<P> {
+    pub fn new(config: ExecutorConfig, program: P, launcher: Arc<dyn Launcher>) -> Self {
+        Cosmos {
+            config,
+            program,
+            launcher,
         }
-        // Checked at start-up (`Config::validate`), so this does not happen.
-        Err(e) => Ended {
-            spawn_error: Some(e),
-            ..Ended::default()
-        },
+    }
+
+    /// The launch of `claimed` on `slot` with the profile's flags `args`.
+    fn launch(&self, claimed: &Claimed, slot: &SlotConfig, args: Option<Vec<String>>) -> Launch {
+        let config = &self.config;
+        let value = variables(config, slot, &claimed.batch.id, &claimed.dir, claimed.jobs.len());
+        // Checked at start-up (`Config::validate`): the templates expand.
+        let (argv, workdir, env) = match args {
+            Some(args) => launch_settings(config, slot, args, &value).unwrap_or_default(),
+            None => Default::default(),
+        };
+        let stop = stop_command(slot, &value).unwrap_or_default();
+        let wall_estimate = claimed.batch.estimated_seconds * config.time_scale;
+        let timeout = (wall_estimate * config.timeout_factor).max(config.timeout_min_seconds);
+        Launch {
+            batch_id: claimed.batch.id.clone(),
+            argv,
+            workdir,
+            env,
+            log: claimed.dir.join("run.log"),
+            max_log_bytes: config.max_log_bytes,
+            timeout: Duration::from_secs_f64(timeout),
+            cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
+            stop,
+        }
+    }
+}
+
+impl<P: Program> Executor for Cosmos<P> {
+    fn submit<'a>(
+        &'a self,
+        claimed: &'a Claimed,
+        slot: &'a SlotConfig,
+    ) -> BoxFuture<'a, Result<Handle, BatchResult>> {
+        Box::pin(async move {
+            let args = self.program.prepare(claimed).map_err(io_failure)?;
+            let launch = self.launch(claimed, slot, Some(args));
+            match self.launcher.submit(&launch).await {
+                Ok(handle) => Ok(handle),
+                Err(message) => {
+                    let ended = Ended {
+                        spawn_error: Some(message),
+                        ..Ended::default()
+                    };
+                    Err(self.program.collect(claimed, &ended))
+                }
+            }
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        claimed: &'a Claimed,
+        slot: &'a SlotConfig,
+        handle: Option<&'a Handle>,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Finished> {
+        Box::pin(async move {
+            let launch = self.launch(claimed, slot, None);
+            let step = self.program.progress(claimed);
+            let (ended, run_seconds) = self
+                .launcher
+                .watch(&launch, handle, &claimed.cancel, progress, step.as_ref())
+                .await;
+            Finished {
+                result: self.program.collect(claimed, &ended),
+                run_seconds,
+            }
+        })
+    }
+
+    fn outlives_daemon(&self) -> bool {
+        self.launcher.outlives_daemon()
     }
 }
 
@@ -198,7 +282,8 @@ pub fn read_text(path: &Path) -> Option<String> {
 /// runs of jobs the program processes together (line order). Jobs without verified output:
 /// - the program exited 0: they failed (blocked by the safety filter, or no output);
 /// - it was canceled: back to the queue;
-/// - it ran out of memory: left without outcome, so the queue splits and retries them;
+/// - it ran out of memory: retry smaller (the queue splits and retries them);
+/// - its node was lost (Slurm's NODE_FAIL, PREEMPTED, BOOT_FAIL): back to the queue;
 /// - it died or timed out: the first group with a missing output failed (that is where it
 ///   died); later groups never ran and go back to the queue.
 pub fn outcomes(
@@ -228,6 +313,8 @@ pub fn outcomes(
     let death = || {
         if let Some(e) = &ended.spawn_error {
             error(ErrorCode::ExecutorUnavailable, e.clone())
+        } else if let Some(why) = &ended.lost {
+            error(ErrorCode::ClusterLost, why.clone())
         } else if ended.timed_out {
             error(
                 ErrorCode::Timeout,
@@ -258,9 +345,15 @@ pub fn outcomes(
                     ErrorCode::OutputUnverified,
                     "another job of its group was dropped and outputs were re-indexed; this job's output cannot be told apart from an identical prompt's: retry it",
                 ))),
-                None if ended.canceled => Some(JobOutcome::Requeue),
+                None if ended.canceled || ended.canceled_outside.is_some() => {
+                    Some(JobOutcome::Requeue)
+                }
                 None if ended.succeeded() => Some(JobOutcome::Failed(missing_reason())),
-                None if ended.out_of_memory && ended.spawn_error.is_none() => None,
+                None if ended.out_of_memory && ended.spawn_error.is_none() => {
+                    Some(JobOutcome::RetrySmaller)
+                }
+                // Lost with its node (Slurm's NODE_FAIL, PREEMPTED, ...): back to its place.
+                None if ended.lost.is_some() => Some(JobOutcome::Requeue),
                 // The program could not be started: nothing ran, the jobs go back (a slot
                 // whose program is missing must not fail the queue's jobs one by one).
                 None if ended.spawn_error.is_some() => Some(JobOutcome::NotStarted),
@@ -278,9 +371,10 @@ pub fn outcomes(
             }
         }
     }
-    result.out_of_memory = ended.out_of_memory && !ended.canceled;
     if !ended.succeeded() && !ended.canceled {
-        result.error = Some(if ended.out_of_memory {
+        result.error = Some(if let Some(why) = &ended.canceled_outside {
+            error(ErrorCode::CanceledInCluster, why.clone())
+        } else if ended.out_of_memory {
             error(
                 ErrorCode::OutOfMemory,
                 "CUDA ran out of memory; the batch is split and retried smaller",
@@ -358,6 +452,7 @@ mod tests {
                 started_at: None,
                 finished_at: None,
                 log_path: None,
+                slurm: None,
                 error: None,
             },
             jobs,
@@ -385,6 +480,7 @@ mod tests {
                 Some(JobOutcome::Failed(e)) => e.code.as_str().to_string(),
                 Some(JobOutcome::Requeue) => "requeue".into(),
                 Some(JobOutcome::NotStarted) => "not_started".into(),
+                Some(JobOutcome::RetrySmaller) => "smaller".into(),
                 None => "none".into(),
             })
             .collect()
@@ -426,12 +522,23 @@ mod tests {
             ..exited(143)
         };
         assert_eq!(judged(&c, died.clone(), canceled)[3..], ["requeue"; 3]);
-        // Out of memory: the unfinished are left without outcome, for the queue to split.
+        // Out of memory: the unfinished are retried smaller (the queue splits them).
         let oom = Ended {
             out_of_memory: true,
             ..exited(1)
         };
-        assert_eq!(judged(&c, died, oom)[3..], ["none"; 3]);
+        assert_eq!(judged(&c, died.clone(), oom)[3..], ["smaller"; 3]);
+        // Lost with its node, or canceled outside: whatever did not finish goes back.
+        let lost = Ended {
+            lost: Some("NODE_FAIL".into()),
+            ..Ended::default()
+        };
+        assert_eq!(judged(&c, died.clone(), lost)[..4], ["ok", "ok", "ok", "requeue"]);
+        let outside = Ended {
+            canceled_outside: Some("scancel".into()),
+            ..Ended::default()
+        };
+        assert_eq!(judged(&c, died, outside)[3..], ["requeue"; 3]);
         let one_group = std::iter::once(0..6).collect::<Vec<_>>();
         let mut r = outcomes(&c, vec![None; 6], &one_group, &exited(1), &[false; 6]);
         assert!(r

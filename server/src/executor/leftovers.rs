@@ -20,7 +20,7 @@ pub use crate::config::BATCH_DIR_VAR as MARKER;
 
 /// The leader's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
 /// together with the pid it names one process, even after the pid is reused.
-fn start_time(pid: u32) -> Option<u64> {
+pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: fields resume after the
     // last ')'. Field 3 is the first after it, so field 22 is the 20th.

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 /// One launch of a program: its argv, where and with what environment it runs, its log,
 /// and its time limits.
 pub struct Launch {
+    pub batch_id: String,
     pub argv: Vec<String>,
     pub workdir: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
@@ -41,6 +42,12 @@ pub struct Ended {
     pub blocked: bool,
     /// The program could not be started at all.
     pub spawn_error: Option<String>,
+    /// The cluster lost the program (its node failed, it was preempted or requeued): why.
+    /// Jobs without output go back to the queue.
+    pub lost: Option<String>,
+    /// Someone else canceled the program (an `scancel` outside the daemon): why. Jobs
+    /// without output go back to the queue.
+    pub canceled_outside: Option<String>,
 }
 
 impl Ended {
@@ -101,11 +108,11 @@ pub fn parse_progress(line: &str) -> Option<f64> {
     None
 }
 
-fn is_oom(line: &str) -> bool {
+pub fn is_oom(line: &str) -> bool {
     line.contains("CUDA out of memory") || line.contains("OutOfMemoryError")
 }
 
-fn is_block(line: &str) -> bool {
+pub fn is_block(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();
     lower.contains("guardrail") && lower.contains("block") || lower.contains("blocked by")
 }
@@ -117,7 +124,7 @@ pub const MAX_LINE_BYTES: usize = 16 << 10;
 
 /// Splits a byte stream into lines of at most [`MAX_LINE_BYTES`], invalid UTF-8 replaced.
 #[derive(Default)]
-struct Lines {
+pub struct Lines {
     line: Vec<u8>,
     /// Bytes of the current line dropped past the cap.
     dropped: u64,
@@ -125,7 +132,7 @@ struct Lines {
 
 impl Lines {
     /// Feed a chunk; `emit` gets every line it completes.
-    fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(String)) {
+    pub fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(String)) {
         while !chunk.is_empty() {
             let (part, rest, ended) = match chunk.iter().position(|b| *b == b'\n') {
                 Some(i) => (&chunk[..i], &chunk[i + 1..], true),
@@ -143,7 +150,7 @@ impl Lines {
     }
 
     /// The line so far (at the end of the stream).
-    fn finish(&mut self, emit: &mut impl FnMut(String)) {
+    pub fn finish(&mut self, emit: &mut impl FnMut(String)) {
         if !self.line.is_empty() || self.dropped > 0 {
             emit(self.take());
         }
@@ -201,14 +208,17 @@ async fn pump<R: AsyncRead + Unpin>(
     lines.finish(&mut handle);
 }
 
-/// Run the program to its end, or until `cancel` fires or the timeout passes. `step` turns
-/// an output line into overall progress (0..=1) when it can.
-pub async fn run(
-    launch: Launch,
-    cancel: &CancellationToken,
-    progress: &dyn Progress,
-    step: &(dyn Fn(&str) -> Option<f64> + Sync),
-) -> Ended {
+/// A started program: the child, its process group and the log its output goes to.
+pub struct Spawned {
+    child: tokio::process::Child,
+    pub pid: u32,
+    log: Mutex<Log>,
+    started: std::time::Instant,
+}
+
+/// Start the program (its own process group, no input, output piped for [`watch`]); `Err`
+/// says why it could not start.
+pub fn spawn(launch: &Launch) -> Result<Spawned, String> {
     let file = std::fs::File::create(&launch.log).ok();
     let log = Mutex::new(Log {
         file,
@@ -218,7 +228,10 @@ pub async fn run(
     log.lock()
         .unwrap_or_else(|p| p.into_inner())
         .write(&format!("[cosmosq] argv: {:?}", launch.argv));
-    let mut cmd = Command::new(&launch.argv[0]);
+    let Some(program) = launch.argv.first() else {
+        return Err("no program to start".into());
+    };
+    let mut cmd = Command::new(program);
     // The daemon's own settings (its token) stay with the daemon; the slot's and the
     // executor's `env` may still set such a variable on purpose.
     for k in super::daemon_variables() {
@@ -239,24 +252,44 @@ pub async fn run(
     if let Some(dir) = launch.log.parent() {
         cmd.env(super::leftovers::MARKER, dir);
     }
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            let message = format!("cannot start `{}`: {e}", launch.argv[0]);
+            let message = format!("cannot start `{program}`: {e}");
             log.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .write(&format!("[cosmosq] {message}"));
-            return Ended {
-                spawn_error: Some(message),
-                ..Ended::default()
-            };
+            return Err(message);
         }
     };
     let pid = child.id().unwrap_or(0);
-    let dir = launch.log.parent().map(std::path::Path::to_path_buf);
-    if let Some(dir) = &dir {
+    if let Some(dir) = launch.log.parent() {
         super::leftovers::record(dir, pid);
     }
+    Ok(Spawned {
+        child,
+        pid,
+        log,
+        started: std::time::Instant::now(),
+    })
+}
+
+/// Watch a started program to its end, or until `cancel` fires or the timeout passes. `step`
+/// turns an output line into overall progress (0..=1) when it can. Returns how it ended and
+/// the seconds it ran.
+pub async fn watch(
+    spawned: Spawned,
+    launch: &Launch,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+    step: &(dyn Fn(&str) -> Option<f64> + Sync),
+) -> (Ended, f64) {
+    let Spawned {
+        mut child,
+        pid,
+        log,
+        started,
+    } = spawned;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let ended = Mutex::new(Ended::default());
@@ -273,18 +306,20 @@ pub async fn run(
             status
         };
         tokio::pin!(wait);
+        let timeout = launch.timeout.saturating_sub(started.elapsed());
         tokio::select! {
             s = &mut wait => s,
-            _ = cancel.cancelled() => { canceled = true; stop(pid, &launch, &log, wait).await }
-            _ = tokio::time::sleep(launch.timeout) => { timed_out = true; stop(pid, &launch, &log, wait).await }
+            _ = cancel.cancelled() => { canceled = true; stop(pid, launch, &log, wait).await }
+            _ = tokio::time::sleep(timeout) => { timed_out = true; stop(pid, launch, &log, wait).await }
         }
     };
+    let seconds = started.elapsed().as_secs_f64();
     // Workers that outlived their leader (torchrun's, say) must not outlive the record.
     let pgid = i32::try_from(pid).unwrap_or(0);
     if pgid > 1 && group_alive(pgid) {
         signal_group(pgid, libc::SIGKILL);
     }
-    if let Some(dir) = &dir {
+    if let Some(dir) = launch.log.parent() {
         super::leftovers::forget(dir);
     }
     let mut ended = ended.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -300,7 +335,7 @@ pub async fn run(
     log.lock()
         .unwrap_or_else(|p| p.into_inner())
         .write(&summary);
-    ended
+    (ended, seconds)
 }
 
 /// Run the slot's `stop` command (if any) while the group gets SIGTERM, wait up to the grace

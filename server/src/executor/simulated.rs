@@ -8,7 +8,8 @@
 //! learns the lower safe size), and succeeds alone.
 
 use super::Claimed;
-use super::{line_weights, BatchResult, BoxFuture, Executor, JobOutcome, Progress};
+use super::{line_weights, BatchResult, BoxFuture, Executor, Finished, Handle, JobOutcome, Progress};
+use crate::config::SlotConfig;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
 use cosmosq_shared::{ErrorCode, Profile};
 use serde_json::json;
@@ -85,13 +86,33 @@ fn write_outputs(dir: &Path, claimed: &Claimed, index: usize) -> std::io::Result
 }
 
 impl Executor for Simulated {
-    fn run<'a>(
+    fn submit<'a>(
+        &'a self,
+        _claimed: &'a Claimed,
+        _slot: &'a SlotConfig,
+    ) -> BoxFuture<'a, Result<Handle, BatchResult>> {
+        Box::pin(async { Ok(Handle::Simulated) })
+    }
+
+    fn watch<'a>(
         &'a self,
         claimed: &'a Claimed,
-        _slot: &'a crate::config::SlotConfig,
+        _slot: &'a SlotConfig,
+        _handle: Option<&'a Handle>,
         progress: &'a dyn Progress,
-    ) -> BoxFuture<'a, BatchResult> {
+    ) -> BoxFuture<'a, Finished> {
         Box::pin(async move {
+            Finished {
+                result: self.run(claimed, progress).await,
+                run_seconds: None,
+            }
+        })
+    }
+}
+
+impl Simulated {
+    async fn run(&self, claimed: &Claimed, progress: &dyn Progress) -> BatchResult {
+        {
             let mut result = BatchResult::default();
             let dir = &claimed.dir;
             let log_path = dir.join("run.log");
@@ -144,7 +165,11 @@ impl Executor for Simulated {
                          a prompt asks the simulator for it: {OOM_MARKER})"
                     ),
                 );
-                result.out_of_memory = true;
+                for (job, _) in &claimed.jobs {
+                    result
+                        .outcomes
+                        .insert(job.id.clone(), JobOutcome::RetrySmaller);
+                }
                 return result;
             }
             for (i, (job, prompt)) in claimed.jobs.iter().enumerate() {
@@ -195,7 +220,7 @@ impl Executor for Simulated {
             }
             log.line(progress, 1.0, "[simulated] batch done".into());
             result
-        })
+        }
     }
 }
 

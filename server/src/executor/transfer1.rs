@@ -17,11 +17,11 @@
 //!
 //! Every setting is passed as its own flag and value tokens; nothing goes through a shell.
 
-use super::cosmos::{self, read_text};
+use super::cosmos::{self, read_text, Ended, Program};
 use super::process::parse_progress;
 use super::Claimed;
-use super::{line_weights, BatchResult, BoxFuture, Executor, Progress};
-use crate::config::{ExecutorConfig, SlotConfig};
+use super::{line_weights, BatchResult};
+use crate::config::ExecutorConfig;
 use cosmosq_shared::api::{JobOutputs, Prompt};
 use cosmosq_shared::{Control, Family, JobKind, Profile};
 use serde_json::{json, Map, Value};
@@ -270,23 +270,19 @@ fn overall(line: &str) -> Option<f64> {
     }
 }
 
-impl Executor for Transfer1 {
-    fn run<'a>(
-        &'a self,
-        claimed: &'a Claimed,
-        slot: &'a SlotConfig,
-        progress: &'a dyn Progress,
-    ) -> BoxFuture<'a, BatchResult> {
-        Box::pin(async move {
-            let (spec, jsonl, out) = match write_inputs(&claimed.dir, claimed) {
-                Ok(paths) => paths,
-                Err(e) => return cosmos::io_failure(e),
-            };
-            let args = args(&self.config, claimed, &spec, &jsonl, &out);
-            let ended = cosmos::launch(&self.config, claimed, slot, args, progress, &overall).await;
-            let (verified, ambiguous, groups) = verify(claimed, &out);
-            cosmos::outcomes(claimed, verified, &groups, &ended, &ambiguous)
-        })
+impl Program for Transfer1 {
+    fn prepare(&self, claimed: &Claimed) -> std::io::Result<Vec<String>> {
+        let (spec, jsonl, out) = write_inputs(&claimed.dir, claimed)?;
+        Ok(args(&self.config, claimed, &spec, &jsonl, &out))
+    }
+
+    fn progress(&self, _claimed: &Claimed) -> cosmos::StepFn {
+        Box::new(overall)
+    }
+
+    fn collect(&self, claimed: &Claimed, ended: &Ended) -> BatchResult {
+        let (verified, ambiguous, groups) = verify(claimed, &claimed.dir.join("outputs"));
+        cosmos::outcomes(claimed, verified, &groups, ended, &ambiguous)
     }
 }
 

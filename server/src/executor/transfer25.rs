@@ -11,27 +11,19 @@
 //! names only the job's own controls. `sigma_max` has no default (generation starts from
 //! noise), so it is sent only when the job set it, and there is no fps setting at all.
 
-use super::cosmos::{self, read_text};
+use super::cosmos::{self, read_text, Ended, Program};
 use super::process::parse_progress;
+use super::BatchResult;
 use super::Claimed;
-use super::{BatchResult, BoxFuture, Executor, Progress};
-use crate::config::{ExecutorConfig, SlotConfig};
 use cosmosq_shared::api::JobOutputs;
 use cosmosq_shared::{Control, Profile};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs batches with Cosmos-Transfer2.5's `examples/inference.py`.
-pub struct Transfer25 {
-    config: ExecutorConfig,
-}
-
-impl Transfer25 {
-    pub fn new(config: ExecutorConfig) -> Self {
-        Transfer25 { config }
-    }
-}
+pub struct Transfer25;
 
 /// One self-contained JSONL line per job.
 pub fn lines(claimed: &Claimed) -> Vec<Value> {
@@ -120,54 +112,47 @@ pub fn verify(claimed: &Claimed, out: &Path) -> Vec<Option<JobOutputs>> {
         .collect()
 }
 
-impl Executor for Transfer25 {
-    fn run<'a>(
-        &'a self,
-        claimed: &'a Claimed,
-        slot: &'a SlotConfig,
-        progress: &'a dyn Progress,
-    ) -> BoxFuture<'a, BatchResult> {
-        Box::pin(async move {
-            let dir = &claimed.dir;
-            let out = dir.join("outputs");
-            let jsonl = dir.join("batch.jsonl");
-            let written = (|| -> std::io::Result<()> {
-                std::fs::create_dir_all(dir)?;
-                let _ = std::fs::remove_dir_all(&out);
-                std::fs::create_dir_all(&out)?;
-                let mut text = String::new();
-                for line in lines(claimed) {
-                    text += &serde_json::to_string(&line)?;
-                    text.push('\n');
-                }
-                std::fs::write(&jsonl, text)
-            })();
-            if let Err(e) = written {
-                return cosmos::io_failure(e);
+impl Program for Transfer25 {
+    fn prepare(&self, claimed: &Claimed) -> std::io::Result<Vec<String>> {
+        let dir = &claimed.dir;
+        let out = dir.join("outputs");
+        let jsonl = dir.join("batch.jsonl");
+        std::fs::create_dir_all(dir)?;
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out)?;
+        let mut text = String::new();
+        for line in lines(claimed) {
+            text += &serde_json::to_string(&line)?;
+            text.push('\n');
+        }
+        std::fs::write(&jsonl, text)?;
+        Ok(vec![
+            "-i".to_string(),
+            jsonl.display().to_string(),
+            "-o".to_string(),
+            out.display().to_string(),
+        ])
+    }
+
+    fn progress(&self, claimed: &Claimed) -> cosmos::StepFn {
+        let jobs = claimed.jobs.len().max(1) as f64;
+        let done = AtomicUsize::new(0);
+        // Progress: finished jobs plus the current job's step fraction.
+        Box::new(move |line: &str| -> Option<f64> {
+            if announces_output(line) {
+                done.fetch_add(1, Ordering::Relaxed);
             }
-            let args = vec![
-                "-i".to_string(),
-                jsonl.display().to_string(),
-                "-o".to_string(),
-                out.display().to_string(),
-            ];
-            let jobs = claimed.jobs.len() as f64;
-            let done = std::sync::atomic::AtomicUsize::new(0);
-            // Progress: finished jobs plus the current job's step fraction.
-            let step = |line: &str| -> Option<f64> {
-                if announces_output(line) {
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let finished = done.load(std::sync::atomic::Ordering::Relaxed) as f64;
-                let current = parse_progress(line).unwrap_or(0.0);
-                Some(((finished + current) / jobs).clamp(0.0, 1.0))
-            };
-            let ended = cosmos::launch(&self.config, claimed, slot, args, progress, &step).await;
-            let verified = verify(claimed, &out);
-            let groups: Vec<_> = (0..claimed.jobs.len()).map(|i| i..i + 1).collect();
-            let ambiguous = vec![false; claimed.jobs.len()];
-            cosmos::outcomes(claimed, verified, &groups, &ended, &ambiguous)
+            let finished = done.load(Ordering::Relaxed) as f64;
+            let current = parse_progress(line).unwrap_or(0.0);
+            Some(((finished + current) / jobs).clamp(0.0, 1.0))
         })
+    }
+
+    fn collect(&self, claimed: &Claimed, ended: &Ended) -> BatchResult {
+        let verified = verify(claimed, &claimed.dir.join("outputs"));
+        let groups: Vec<_> = (0..claimed.jobs.len()).map(|i| i..i + 1).collect();
+        let ambiguous = vec![false; claimed.jobs.len()];
+        cosmos::outcomes(claimed, verified, &groups, ended, &ambiguous)
     }
 }
 

@@ -24,6 +24,7 @@
 
 mod commit;
 mod jobs;
+mod launched;
 mod oom;
 mod plan;
 mod prompts;
@@ -215,6 +216,10 @@ impl Queue {
     pub async fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
+        // Batches of a launcher that outlives the daemon (Slurm) keep running: the next start
+        // adopts them. Nothing is canceled.
+        let outlive = self.config.executor.launcher == crate::config::LauncherKind::Slurm;
+        let grace = if outlive { Duration::ZERO } else { grace };
         let deadline = tokio::time::Instant::now() + grace;
         while self.running_batches() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -225,7 +230,12 @@ impl Queue {
             .values()
             .map(|l| l.cancel.clone())
             .collect();
-        if !tokens.is_empty() {
+        if outlive && !tokens.is_empty() {
+            tracing::info!(
+                batches = tokens.len(),
+                "leaving submitted batches to Slurm; the next start adopts them"
+            );
+        } else if !tokens.is_empty() {
             tracing::warn!(
                 batches = tokens.len(),
                 "grace period over: stopping running batches"

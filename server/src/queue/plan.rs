@@ -73,6 +73,7 @@ impl State {
             started_at: None,
             finished_at: None,
             log_path: None,
+            slurm: None,
             error: None,
         }
     }
@@ -219,6 +220,7 @@ impl Queue {
                     batch: batch.clone(),
                     seq: meta.next_batch_seq,
                     sub: 0,
+                    handle: None,
                 });
                 meta.next_batch_seq += 1;
                 created.push(batch);

@@ -17,8 +17,14 @@ impl Queue {
     pub(super) fn recover(&self) -> Result<(), Error> {
         // First of all, stop the programs a killed daemon left running: their jobs go back
         // to the queue below and must not run twice at once.
+        // Under Slurm nothing of a batch runs here: its job is adopted below instead.
+        let adopt = self.config.executor.launcher == crate::config::LauncherKind::Slurm;
         let grace = std::time::Duration::from_secs_f64(self.config.executor.cancel_grace_seconds);
-        let left = crate::executor::leftovers::stop_all(&self.batches_dir, grace);
+        let left = if adopt {
+            Vec::new()
+        } else {
+            crate::executor::leftovers::stop_all(&self.batches_dir, grace)
+        };
         if !left.is_empty() {
             tracing::warn!(
                 count = left.len(),
@@ -59,17 +65,32 @@ impl Queue {
                 }
             }
         }
-        self.stop_interrupted();
+        if !adopt {
+            self.stop_interrupted();
+        }
         let max_attempts = self.config.queue.max_attempts;
         self.mutate(|state, change| {
             let mut meta = state.meta().clone();
             let unclean = !meta.clean_shutdown;
             let now = ids::now();
             let (mut returned, mut failed, mut dissolved) = (0, 0, 0);
+            // A batch submitted to a launcher that outlives the daemon is adopted (see
+            // `adopt`): it and its jobs stay running.
+            let adopted = |batch: Option<&String>| {
+                adopt
+                    && batch
+                        .and_then(|b| state.batches.get(b))
+                        .is_some_and(|b| b.batch.status == BatchStatus::Running)
+            };
+            let adopted_batches = state
+                .batches
+                .values()
+                .filter(|b| adopted(Some(&b.batch.id)))
+                .count();
             let mut running: Vec<_> = state
                 .jobs
                 .values()
-                .filter(|r| r.job.status == JobStatus::Running)
+                .filter(|r| r.job.status == JobStatus::Running && !adopted(r.job.batch_id.as_ref()))
                 .collect();
             running.sort_by_key(|r| r.order);
             for record in running {
@@ -86,7 +107,7 @@ impl Queue {
             }
             for record in state.batches.values() {
                 let interrupted = match record.batch.status {
-                    BatchStatus::Running => true,
+                    BatchStatus::Running => !adopt,
                     BatchStatus::Pending => unclean,
                     _ => false,
                 };
@@ -112,10 +133,10 @@ impl Queue {
                 meta.paused = true;
                 meta.paused_reason = Some(format!(
                     "the daemon stopped uncleanly before {now}: {returned} running jobs went back to the queue, \
-                     {failed} failed after too many attempts, {dissolved} executed batches were dissolved; \
-                     review the queue, then resume"
+                     {failed} failed after too many attempts, {dissolved} executed batches were dissolved, \
+                     {adopted_batches} submitted batches are watched again; review the queue, then resume"
                 ));
-                tracing::warn!(returned, failed, dissolved, "recovered from an unclean stop; the queue starts paused");
+                tracing::warn!(returned, failed, dissolved, adopted_batches, "recovered from an unclean stop; the queue starts paused");
             }
             meta.clean_shutdown = false;
             change.meta = Some(meta);

@@ -75,6 +75,7 @@ impl Queue {
                             batch: state.new_batch(&planned, mode, None),
                             seq,
                             sub: 0,
+                            handle: None,
                         }
                     }
                 };
@@ -110,6 +111,7 @@ impl Queue {
                             cancel,
                             progress: 0.0,
                             log_tail: VecDeque::new(),
+                            launcher_state: None,
                         },
                     );
                 }
@@ -170,7 +172,7 @@ impl Queue {
                     .is_some_and(|l| l.cancel.is_cancelled());
                 let now = ids::now();
                 let mut all_succeeded = true;
-                let mut unfinished: Vec<JobRecord> = Vec::new();
+                let mut smaller: Vec<JobRecord> = Vec::new();
                 for id in &record.batch.job_ids {
                     let mut job = state.jobs[id].clone();
                     if job.job.status != JobStatus::Running
@@ -191,24 +193,24 @@ impl Queue {
                             let order = state.free_order_key(job.order, change);
                             job.requeue(order, outcome == JobOutcome::Requeue);
                         }
-                        None => {
+                        Some(JobOutcome::RetrySmaller) => {
                             all_succeeded = false;
-                            unfinished.push(job);
+                            smaller.push(job);
                             continue;
+                        }
+                        None => {
+                            // The executor said nothing of it: it did not run, back to its
+                            // place.
+                            all_succeeded = false;
+                            let order = state.free_order_key(job.order, change);
+                            job.requeue(order, true);
                         }
                     }
                     change.jobs.push(job);
                 }
-                if result.out_of_memory {
+                if !smaller.is_empty() {
                     let log = result.log_path.clone();
-                    self.split_after_oom(state, change, &record, unfinished, log, &now);
-                } else {
-                    // Jobs the executor said nothing about did not run: back to their places.
-                    for mut job in unfinished {
-                        let order = state.free_order_key(job.order, change);
-                        job.requeue(order, true);
-                        change.jobs.push(job);
-                    }
+                    self.split_after_oom(state, change, &record, smaller, log, &now);
                 }
                 let progress = state.live.get(batch_id).map_or(0.0, |l| l.progress);
                 let status = if all_succeeded {

@@ -18,6 +18,8 @@ pub(super) struct Live {
     pub(super) cancel: CancellationToken,
     pub(super) progress: f64,
     pub(super) log_tail: VecDeque<String>,
+    /// The launcher's state of the batch (Slurm's state and reason), when it has one.
+    pub(super) launcher_state: Option<(String, Option<String>)>,
 }
 
 #[derive(Default)]
@@ -90,8 +92,19 @@ impl State {
 
     pub(super) fn batch_view(&self, record: &BatchRecord) -> Batch {
         let mut batch = record.batch.clone();
-        if let Some(live) = self.live.get(&batch.id) {
+        let live = self.live.get(&batch.id);
+        if let Some(live) = live {
             batch.progress = live.progress;
+        }
+        if let Some(job_id) = record.handle.as_ref().and_then(|h| h.slurm_job()) {
+            let (state, reason) = live
+                .and_then(|l| l.launcher_state.clone())
+                .map_or((None, None), |(s, r)| (Some(s), r));
+            batch.slurm = Some(cosmosq_shared::api::SlurmJob {
+                job_id: job_id.to_string(),
+                state,
+                reason,
+            });
         }
         batch
     }

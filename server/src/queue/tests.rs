@@ -343,11 +343,16 @@ fn out_of_memory_splits_the_batch_in_halves_that_run_next() {
         claimed.batch.batch_size, 4,
         "identical jobs: one batched pass"
     );
-    let oom = BatchResult {
-        out_of_memory: true,
-        ..result(&[])
+    let oom = |c: &crate::executor::Claimed| {
+        let smaller: Vec<(&str, JobOutcome)> = c
+            .batch
+            .job_ids
+            .iter()
+            .map(|i| (i.as_str(), JobOutcome::RetrySmaller))
+            .collect();
+        result(&smaller)
     };
-    queue.finish_batch(&claimed.batch.id, oom, 3.0);
+    queue.finish_batch(&claimed.batch.id, oom(&claimed), 3.0);
     // Half the size is the most a one-control batch may hold from now on.
     assert_eq!(queue.view().settings.learned_caps.get(1), Some(2));
     let first = queue
@@ -373,24 +378,10 @@ fn out_of_memory_splits_the_batch_in_halves_that_run_next() {
     assert_eq!(second.batch.job_ids, ids[2..]);
     assert_eq!(status(&queue, &later), (JobStatus::Queued, Some(1), 0));
     // Alone and still out of memory: it fails, keeping the batch's log.
-    queue.finish_batch(
-        &second.batch.id,
-        BatchResult {
-            out_of_memory: true,
-            ..result(&[])
-        },
-        1.0,
-    );
+    queue.finish_batch(&second.batch.id, oom(&second), 1.0);
     let parts = queue.claim_next("slot0").unwrap().unwrap();
     assert_eq!(parts.batch.job_ids, [ids[2].clone()]);
-    queue.finish_batch(
-        &parts.batch.id,
-        BatchResult {
-            out_of_memory: true,
-            ..result(&[])
-        },
-        1.0,
-    );
+    queue.finish_batch(&parts.batch.id, oom(&parts), 1.0);
     let alone = queue.job(&ids[2]).unwrap();
     assert_eq!(alone.status, JobStatus::Failed);
     assert_eq!(alone.error.unwrap().code, ErrorCode::OutOfMemory);

@@ -163,7 +163,9 @@ impl BatchRecord {
         batch.measured_seconds = None;
         batch.log_path = None;
         batch.error = None;
+        batch.slurm = None;
         part.sub = sub;
+        part.handle = None;
         part
     }
 }

@@ -71,6 +71,10 @@ pub struct BatchRecord {
     pub seq: u64,
     #[serde(default)]
     pub sub: u32,
+    /// What names the submitted batch to its launcher (a pid, a Slurm job id), recorded
+    /// before the batch is watched so that the next start can find it.
+    #[serde(default)]
+    pub handle: Option<crate::executor::Handle>,
 }
 
 impl BatchRecord {
