@@ -17,6 +17,8 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # API fuzzing (scripts/fuzz.sh installs Schemathesis into a venv): python3 with venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# The Slurm launcher's tests run a real one-node Slurm (scripts/slurm.sh).
+command -v slurmctld >/dev/null 2>&1 || need_apt+=(slurmctld slurmd slurm-client munge)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   $SUDO apt-get update -qq

@@ -20,7 +20,9 @@ echo "== web interface: trunk build --release --offline (dist/)"
 bash frontend/build.sh
 echo "== the stand-in Cosmos program's own tests"
 python3 -m unittest discover -s tests/standin
-echo "== tests"
+echo "== tests (a one-node Slurm for the Slurm launcher's, stopped at the end)"
+bash scripts/slurm.sh start
+trap 'bash scripts/slurm.sh stop' EXIT
 cargo test --workspace
 echo "== API fuzzing (schemathesis)"
 bash scripts/fuzz.sh

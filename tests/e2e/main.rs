@@ -13,5 +13,6 @@ mod openapi;
 mod perf_paths;
 mod plan_cli;
 mod queue_flow;
+mod slurm;
 mod support;
 mod trust;

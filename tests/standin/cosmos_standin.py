@@ -59,6 +59,9 @@ RECORD = {
     "argv": list(sys.argv),
     "cwd": os.getcwd(),
     "pid": os.getpid(),
+    # The GPUs the launcher gave this run (Slurm sets it from the job's gres).
+    "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     "started_at": STARTED_AT,
     "jobs": 0,
     "groups": [],
