@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Holds the cluster for one test: started (idempotent), every job of an earlier test
 /// canceled, the node idle.
-fn cluster() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm.sh");
@@ -53,7 +53,7 @@ fn submissions(batch_id: &str) -> usize {
 }
 
 /// A daemon on the Slurm launcher, its stand-in runs logged to `<dir>/runs.jsonl`.
-fn slurm_daemon(profile: &str, extra: &str, env: &[(&str, &str)]) -> (Setup, PathBuf) {
+pub(crate) fn slurm_daemon(profile: &str, extra: &str, env: &[(&str, &str)]) -> (Setup, PathBuf) {
     let runs = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
     let runs_s = runs.display().to_string();
     let mut all = vec![("STANDIN_INVOCATION_LOG", runs_s.as_str())];
@@ -336,4 +336,49 @@ fn a_batch_past_its_slurm_time_limit_fails_with_timeout() {
     app.wait_until(150, "the time limit", |app| app.job(&id)["status"] == "failed");
     assert_eq!(app.job(&id)["error"]["code"], "timeout");
     assert_eq!(slurm_state(&slurm_id), "TIMEOUT");
+}
+
+#[test]
+fn a_daemon_killed_between_sbatch_and_recording_the_job_finds_it_by_name() {
+    let _cluster = cluster();
+    // An `sbatch` first on PATH that submits for real, then kills the daemon that called it
+    // (once): the job exists in Slurm, and no job id reached the daemon's store.
+    let bin = tempfile::tempdir().unwrap();
+    let once = bin.path().join("killed");
+    let wrapper = bin.path().join("sbatch");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nout=$(/usr/bin/sbatch \"$@\") || exit $?\necho \"$out\"\n\
+             if [ ! -e '{0}' ]; then touch '{0}'; kill -9 $PPID; fi\n",
+            once.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let (mut s, log) = slurm_daemon(
+        "transfer1",
+        "",
+        &[("PATH", path.as_str()), ("STANDIN_TIME_SCALE", "0.01")],
+    );
+    let app = &mut s.app;
+    let id = add(app, &app.create_prompt("found by name"), json!({"weights": {"edge": 0.5}}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !once.exists() {
+        assert!(Instant::now() < deadline, "sbatch was never called");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.kill9_and_restart();
+    app.wait_until(120, "the found batch to finish", |app| app.job(&id)["status"] == "succeeded");
+    let job = app.job(&id);
+    assert_eq!(job["attempts"], 1, "{job}");
+    let batch_id = job["batch_id"].as_str().unwrap().to_string();
+    assert_eq!(submissions(&batch_id), 1, "no second sbatch");
+    assert_eq!(runs(&log).len(), 1);
+    let b = batch(app, &batch_id);
+    assert!(b["slurm"]["job_id"].is_string(), "the found id is recorded: {b}");
+    // The first daemon died before it read sbatch's answer (it notes the id in the log then).
+    let run_log = std::fs::read_to_string(b["log_path"].as_str().unwrap()).unwrap();
+    assert!(!run_log.contains("submitted to Slurm as job"), "{run_log}");
 }

@@ -58,6 +58,16 @@ pub fn BatchProgress() -> impl IntoView {
                     children=move |b: Batch| {
                         let id = b.id.clone();
                         let live = Memo::new(move |_| store.live.with(|l| l.get(&id).cloned()));
+                        let id = b.id.clone();
+                        // Slurm's state and reason, as the batch events update them.
+                        let slurm = Memo::new(move |_| {
+                            store.batches.with(|l| {
+                                l.iter().find(|x| x.id == id).and_then(|x| x.slurm.clone())
+                            })
+                        });
+                        let slurm_pending = move || {
+                            slurm.get().is_some_and(|s| s.state.as_deref() == Some("PENDING"))
+                        };
                         let fallback = b.progress;
                         let progress = move || live.get().map(|l| l.progress).unwrap_or(fallback);
                         let started = started_ms(&b);
@@ -71,6 +81,14 @@ pub fn BatchProgress() -> impl IntoView {
                                     <span class="muted">{format!("{} · {}", plural(b.job_ids.len(), "job"), b.mode)}</span>
                                     <span class="loads">"loads " <ControlList controls=b.controls.clone()/></span>
                                     <span class="muted">{format!("batch_size {}", b.batch_size)}</span>
+                                    {move || slurm.get().map(|s| {
+                                        let state = s.state.clone().unwrap_or_else(|| "submitted".into());
+                                        let text = match s.reason.as_deref().filter(|r| *r != "None") {
+                                            Some(r) => format!("Slurm job {} · {state} ({r})", s.job_id),
+                                            None => format!("Slurm job {} · {state}", s.job_id),
+                                        };
+                                        view! { <span class="badge slurm" data-slurm-state=state>{text}</span> }
+                                    })}
                                 </div>
                                 <div class="progress" role="progressbar" aria-valuenow=move || percent(progress())>
                                     <div class="progress-fill" style=move || format!("width: {}%", percent(progress()))></div>
@@ -79,6 +97,7 @@ pub fn BatchProgress() -> impl IntoView {
                                 <p class="muted timing">
                                     {move || match (b.status, elapsed()) {
                                         (BatchStatus::Pending, _) => "Waiting for an executor slot.".to_string(),
+                                        _ if slurm_pending() => "Submitted; waiting for the cluster's resources.".to_string(),
                                         (_, Some(e)) => format!(
                                             "Elapsed {} of ≈ {} estimated",
                                             format_seconds(e),

@@ -6,7 +6,7 @@ use super::plan::{table as plan_table, Format};
 use super::watch::watch_batches;
 use super::{CliError, Remote};
 use clap::{Args, Subcommand};
-use cosmosq_shared::api::{Batch, ExecuteInput, ExecuteReply};
+use cosmosq_shared::api::{Batch, BatchStatus, ExecuteInput, ExecuteReply};
 use cosmosq_shared::plan::{Plan, MAX_BATCH_SIZE_LIMIT};
 use cosmosq_shared::ErrorCode;
 use cosmosq_shared::PlanMode;
@@ -117,6 +117,20 @@ pub(super) fn controls_label(b: &Batch) -> String {
     }
 }
 
+/// A batch's status, with Slurm's state and reason while its job waits or runs there
+/// (`running (slurm PENDING: Resources)`).
+pub fn status_label(b: &Batch) -> String {
+    let status = b.status.as_str();
+    match &b.slurm {
+        Some(s) if b.status == BatchStatus::Running => match (&s.state, s.reason.as_deref()) {
+            (Some(state), Some(r)) if r != "None" => format!("{status} (slurm {state}: {r})"),
+            (Some(state), _) => format!("{status} (slurm {state})"),
+            (None, _) => format!("{status} (slurm job {})", s.job_id),
+        },
+        _ => status.to_string(),
+    }
+}
+
 /// Batches as a table.
 pub fn table(batches: &[Batch]) -> String {
     let rows: Vec<Vec<String>> = batches
@@ -124,7 +138,7 @@ pub fn table(batches: &[Batch]) -> String {
         .map(|b| {
             vec![
                 b.id.clone(),
-                b.status.as_str().to_string(),
+                status_label(b),
                 b.mode.to_string(),
                 b.job_ids.len().to_string(),
                 controls_label(b),
@@ -241,7 +255,6 @@ pub fn run(remote: &Remote, command: BatchCommand) -> Result<(), CliError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cosmosq_shared::api::BatchStatus;
     use cosmosq_shared::Control;
 
     fn parse(args: &[&str]) -> Result<BatchCommand, clap::Error> {
@@ -334,5 +347,21 @@ pub(crate) mod tests {
             "id    status   mode    jobs  controls  batch_size  progress  estimate s  measured s  created (UTC)\n\
              bt_1  running  strict     2  edge+vis           2       50%        10.0           -  2025-01-02 03:04:05\n"
         );
+    }
+
+    #[test]
+    fn a_slurm_batch_shows_slurms_state_and_reason() {
+        let mut b = batch("bt_1", BatchStatus::Running);
+        b.slurm = Some(cosmosq_shared::api::SlurmJob {
+            job_id: "12".into(),
+            state: Some("PENDING".into()),
+            reason: Some("Resources".into()),
+        });
+        assert_eq!(status_label(&b), "running (slurm PENDING: Resources)");
+        b.slurm.as_mut().unwrap().reason = Some("None".into());
+        b.slurm.as_mut().unwrap().state = Some("RUNNING".into());
+        assert_eq!(status_label(&b), "running (slurm RUNNING)");
+        b.status = BatchStatus::Succeeded;
+        assert_eq!(status_label(&b), "succeeded");
     }
 }

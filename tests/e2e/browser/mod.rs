@@ -5,6 +5,7 @@
 //! they also replace the committed ones in `docs/screenshots/`.
 
 mod flows;
+mod slurm;
 
 use crate::support::TestApp;
 use fantoccini::{Client, ClientBuilder, Locator};
