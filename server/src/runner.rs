@@ -20,7 +20,8 @@ impl Progress for Sink<'_> {
     }
 
     fn launcher_state(&self, state: &str, reason: Option<&str>) {
-        self.queue.report_launcher_state(self.batch_id, state, reason);
+        self.queue
+            .report_launcher_state(self.batch_id, state, reason);
     }
 
     fn found(&self, handle: &Handle) {
@@ -137,7 +138,10 @@ async fn watch(
 ) -> bool {
     let id = &claimed.batch.id;
     queue.metrics().executor_started();
-    let sink = Sink { queue, batch_id: id };
+    let sink = Sink {
+        queue,
+        batch_id: id,
+    };
     let finished = executor.watch(claimed, slot, handle, &sink).await;
     // The program's own run time when the launcher knows it (Slurm: without the wait for
     // resources), else the wall time since it was submitted.
@@ -153,7 +157,10 @@ async fn watch(
 
 /// At start: watch every batch the last run submitted to a launcher that outlives the daemon
 /// (Slurm) to its end, collecting its outputs; nothing is canceled or submitted again.
-pub fn adopt_all(queue: Arc<Queue>, executor: Arc<dyn Executor>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn adopt_all(
+    queue: Arc<Queue>,
+    executor: Arc<dyn Executor>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     if !executor.outlives_daemon() {
         return Vec::new();
     }

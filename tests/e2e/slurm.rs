@@ -16,12 +16,21 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm.sh");
-    let status = Command::new("bash").arg(&script).arg("start").status().unwrap();
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .status()
+        .unwrap();
     assert!(status.success(), "scripts/slurm.sh start failed");
-    let _ = Command::new("scancel").args(["--full", "--user", "root"]).status();
+    let _ = Command::new("scancel")
+        .args(["--full", "--user", "root"])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !squeue(&["-h", "-o", "%i"]).trim().is_empty() {
-        assert!(Instant::now() < deadline, "jobs of an earlier test do not end");
+        assert!(
+            Instant::now() < deadline,
+            "jobs of an earlier test do not end"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     guard
@@ -47,14 +56,26 @@ fn slurm_state(id: &str) -> String {
 
 /// How many Slurm jobs a batch had (by its job name).
 fn submissions(batch_id: &str) -> usize {
-    squeue(&["-h", "-t", "all", "-n", &format!("cosmosq-{batch_id}"), "-o", "%i"])
-        .split_whitespace()
-        .count()
+    squeue(&[
+        "-h",
+        "-t",
+        "all",
+        "-n",
+        &format!("cosmosq-{batch_id}"),
+        "-o",
+        "%i",
+    ])
+    .split_whitespace()
+    .count()
 }
 
 /// A daemon on the Slurm launcher, its stand-in runs logged to `<dir>/runs.jsonl`.
 pub(crate) fn slurm_daemon(profile: &str, extra: &str, env: &[(&str, &str)]) -> (Setup, PathBuf) {
-    let runs = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
+    let runs = tempfile::NamedTempFile::new()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
     let runs_s = runs.display().to_string();
     let mut all = vec![("STANDIN_INVOCATION_LOG", runs_s.as_str())];
     all.extend_from_slice(env);
@@ -106,7 +127,10 @@ fn a_mixed_plan_runs_through_slurm_with_every_jobs_own_weights_on_the_gres_gpus(
     .enumerate()
     {
         let p = app.create_prompt(&format!("slurm clip {i}"));
-        asked.push((add(app, &p, json!({"weights": weights, "seed": 7})), weights));
+        asked.push((
+            add(app, &p, json!({"weights": weights, "seed": 7})),
+            weights,
+        ));
     }
     let plan = execute(app, "mixed");
     assert!(plan["batches"].as_array().unwrap().len() < 4, "{plan}");
@@ -140,17 +164,19 @@ fn a_mixed_plan_runs_through_slurm_with_every_jobs_own_weights_on_the_gres_gpus(
 #[test]
 fn with_two_gpus_two_batches_run_and_the_third_waits_for_resources() {
     let _cluster = cluster();
-    let (s, log) = slurm_daemon(
-        "transfer1",
-        "",
-        &[("STANDIN_TIME_SCALE", "0.01")],
-    );
+    let (s, log) = slurm_daemon("transfer1", "", &[("STANDIN_TIME_SCALE", "0.01")]);
     let app = &s.app;
     app.pause();
     // Three controls, three batches (strict).
     let ids: Vec<String> = ["edge", "depth", "seg"]
         .iter()
-        .map(|c| add(app, &app.create_prompt(&format!("gpu {c}")), json!({"weights": {*c: 0.5}})))
+        .map(|c| {
+            add(
+                app,
+                &app.create_prompt(&format!("gpu {c}")),
+                json!({"weights": {*c: 0.5}}),
+            )
+        })
         .collect();
     let plan = execute(app, "strict");
     assert_eq!(plan["batches"].as_array().unwrap().len(), 3);
@@ -177,7 +203,10 @@ fn with_two_gpus_two_batches_run_and_the_third_waits_for_resources() {
     });
     let reason = waiting["slurm"]["reason"].as_str().unwrap();
     assert!(["Resources", "Priority"].contains(&reason), "{waiting}");
-    assert_eq!(waiting["status"], "running", "claimed, waiting on the cluster");
+    assert_eq!(
+        waiting["status"], "running",
+        "claimed, waiting on the cluster"
+    );
     let metrics = app.raw("GET", "/metrics", &[], "").body;
     assert!(
         metrics.contains("cosmosq_launcher_batches{launcher=\"slurm\",state=\"pending\"} 1"),
@@ -191,12 +220,20 @@ fn with_two_gpus_two_batches_run_and_the_third_waits_for_resources() {
     let runs = runs(&log);
     assert_eq!(runs.len(), 3);
     let mut by_start: Vec<&Value> = runs.iter().collect();
-    by_start.sort_by(|a, b| a["started_at"].as_f64().partial_cmp(&b["started_at"].as_f64()).unwrap());
+    by_start.sort_by(|a, b| {
+        a["started_at"]
+            .as_f64()
+            .partial_cmp(&b["started_at"].as_f64())
+            .unwrap()
+    });
     let first_end = by_start[..2]
         .iter()
         .map(|r| r["ended_at"].as_f64().unwrap())
         .fold(f64::MAX, f64::min);
-    assert!(by_start[2]["started_at"].as_f64().unwrap() >= first_end - 0.5, "{runs:?}");
+    assert!(
+        by_start[2]["started_at"].as_f64().unwrap() >= first_end - 0.5,
+        "{runs:?}"
+    );
 }
 
 #[test]
@@ -228,7 +265,14 @@ fn adopted_after_kill_9(pending: bool) {
     let blocker = pending.then(|| {
         // Both GPUs taken by someone else's job: the batch waits for resources.
         let out = Command::new("sbatch")
-            .args(["--parsable", "--gres=gpu:2", "-o", "/dev/null", "--wrap", "sleep 6"])
+            .args([
+                "--parsable",
+                "--gres=gpu:2",
+                "-o",
+                "/dev/null",
+                "--wrap",
+                "sleep 6",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -237,7 +281,12 @@ fn adopted_after_kill_9(pending: bool) {
     app.pause();
     let ids = add_each(app, 2, "adopt me", json!({"weights": {"edge": 0.5}}));
     execute(app, "strict");
-    let b = wait_slurm_state(app, &ids[0], if pending { "PENDING" } else { "RUNNING" }, 60);
+    let b = wait_slurm_state(
+        app,
+        &ids[0],
+        if pending { "PENDING" } else { "RUNNING" },
+        60,
+    );
     let batch_id = b["id"].as_str().unwrap().to_string();
     app.kill9_and_restart();
     app.wait_until(120, "the adopted batch to finish", |app| {
@@ -271,7 +320,11 @@ fn a_slurmctld_restart_during_a_batch_does_not_end_it() {
     let _cluster = cluster();
     let (s, log) = slurm_daemon("transfer1", "", &[("STANDIN_TIME_SCALE", "0.02")]);
     let app = &s.app;
-    let id = add(app, &app.create_prompt("through a restart"), json!({"weights": {"edge": 0.5}}));
+    let id = add(
+        app,
+        &app.create_prompt("through a restart"),
+        json!({"weights": {"edge": 0.5}}),
+    );
     wait_slurm_state(app, &id, "RUNNING", 60);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm.sh");
     let status = Command::new("bash")
@@ -305,7 +358,8 @@ fn a_non_zero_exit_and_cuda_out_of_memory_under_slurm_end_in_the_right_job_state
     let dead = app.job(&dies);
     assert_eq!(dead["status"], "failed");
     assert!(
-        ["process_died", "blocked_by_safety_filter"].contains(&dead["error"]["code"].as_str().unwrap()),
+        ["process_died", "blocked_by_safety_filter"]
+            .contains(&dead["error"]["code"].as_str().unwrap()),
         "{dead}"
     );
     for id in &split {
@@ -320,7 +374,9 @@ fn a_non_zero_exit_and_cuda_out_of_memory_under_slurm_end_in_the_right_job_state
             .any(|b| b["error"]["code"] == "out_of_memory"),
         "{batches}"
     );
-    assert!(app.get("/api/v1/queue").body["settings"]["learned_caps"].to_string().contains('2'));
+    assert!(app.get("/api/v1/queue").body["settings"]["learned_caps"]
+        .to_string()
+        .contains('2'));
 }
 
 #[test]
@@ -330,10 +386,16 @@ fn a_batch_past_its_slurm_time_limit_fails_with_timeout() {
     // program would take minutes.
     let (s, _log) = slurm_daemon("transfer1", "", &[("STANDIN_TIME_SCALE", "1")]);
     let app = &s.app;
-    let id = add(app, &app.create_prompt("too slow"), json!({"weights": {"edge": 0.5}}));
+    let id = add(
+        app,
+        &app.create_prompt("too slow"),
+        json!({"weights": {"edge": 0.5}}),
+    );
     let b = wait_slurm_state(app, &id, "RUNNING", 60);
     let slurm_id = b["slurm"]["job_id"].as_str().unwrap().to_string();
-    app.wait_until(150, "the time limit", |app| app.job(&id)["status"] == "failed");
+    app.wait_until(150, "the time limit", |app| {
+        app.job(&id)["status"] == "failed"
+    });
     assert_eq!(app.job(&id)["error"]["code"], "timeout");
     assert_eq!(slurm_state(&slurm_id), "TIMEOUT");
 }
@@ -355,29 +417,46 @@ fn a_daemon_killed_between_sbatch_and_recording_the_job_finds_it_by_name() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
     let (mut s, log) = slurm_daemon(
         "transfer1",
         "",
         &[("PATH", path.as_str()), ("STANDIN_TIME_SCALE", "0.01")],
     );
     let app = &mut s.app;
-    let id = add(app, &app.create_prompt("found by name"), json!({"weights": {"edge": 0.5}}));
+    let id = add(
+        app,
+        &app.create_prompt("found by name"),
+        json!({"weights": {"edge": 0.5}}),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !once.exists() {
         assert!(Instant::now() < deadline, "sbatch was never called");
         std::thread::sleep(Duration::from_millis(50));
     }
     app.kill9_and_restart();
-    app.wait_until(120, "the found batch to finish", |app| app.job(&id)["status"] == "succeeded");
+    app.wait_until(120, "the found batch to finish", |app| {
+        app.job(&id)["status"] == "succeeded"
+    });
     let job = app.job(&id);
     assert_eq!(job["attempts"], 1, "{job}");
     let batch_id = job["batch_id"].as_str().unwrap().to_string();
     assert_eq!(submissions(&batch_id), 1, "no second sbatch");
     assert_eq!(runs(&log).len(), 1);
     let b = batch(app, &batch_id);
-    assert!(b["slurm"]["job_id"].is_string(), "the found id is recorded: {b}");
+    assert!(
+        b["slurm"]["job_id"].is_string(),
+        "the found id is recorded: {b}"
+    );
     // The first daemon died before it read sbatch's answer (it notes the id in the log then).
     let run_log = std::fs::read_to_string(b["log_path"].as_str().unwrap()).unwrap();
     assert!(!run_log.contains("submitted to Slurm as job"), "{run_log}");

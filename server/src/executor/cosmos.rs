@@ -1,8 +1,8 @@
 //! What both Cosmos profiles share: launching the program for a batch, and turning verified
 //! outputs plus the way the program ended into per-job outcomes.
 
-pub use super::process::{Ended, Launch};
 use super::process;
+pub use super::process::{Ended, Launch};
 use super::Claimed;
 use super::{BatchResult, BoxFuture, Executor, Finished, Handle, JobOutcome, Progress};
 use crate::config::{ExecutorConfig, SlotConfig};
@@ -83,7 +83,13 @@ impl<P: Program> Cosmos<P> {
     /// The launch of `claimed` on `slot` with the profile's flags `args`.
     fn launch(&self, claimed: &Claimed, slot: &SlotConfig, args: Option<Vec<String>>) -> Launch {
         let config = &self.config;
-        let value = variables(config, slot, &claimed.batch.id, &claimed.dir, claimed.jobs.len());
+        let value = variables(
+            config,
+            slot,
+            &claimed.batch.id,
+            &claimed.dir,
+            claimed.jobs.len(),
+        );
         // Checked at start-up (`Config::validate`): the templates expand.
         let (argv, workdir, env) = match args {
             Some(args) => launch_settings(config, slot, args, &value).unwrap_or_default(),
@@ -533,7 +539,10 @@ mod tests {
             lost: Some("NODE_FAIL".into()),
             ..Ended::default()
         };
-        assert_eq!(judged(&c, died.clone(), lost)[..4], ["ok", "ok", "ok", "requeue"]);
+        assert_eq!(
+            judged(&c, died.clone(), lost)[..4],
+            ["ok", "ok", "ok", "requeue"]
+        );
         let outside = Ended {
             canceled_outside: Some("scancel".into()),
             ..Ended::default()

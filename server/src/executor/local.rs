@@ -49,7 +49,8 @@ impl Launcher for Local {
                 .remove(&run.batch_id);
             match spawned {
                 Some(spawned) => {
-                    let (ended, seconds) = process::watch(spawned, run, cancel, progress, step).await;
+                    let (ended, seconds) =
+                        process::watch(spawned, run, cancel, progress, step).await;
                     (ended, Some(seconds))
                 }
                 // A local program is never adopted (its output pipes died with the daemon

@@ -8,7 +8,9 @@
 //! learns the lower safe size), and succeeds alone.
 
 use super::Claimed;
-use super::{line_weights, BatchResult, BoxFuture, Executor, Finished, Handle, JobOutcome, Progress};
+use super::{
+    line_weights, BatchResult, BoxFuture, Executor, Finished, Handle, JobOutcome, Progress,
+};
 use crate::config::SlotConfig;
 use cosmosq_shared::api::{ErrorBody, JobOutputs};
 use cosmosq_shared::{ErrorCode, Profile};

@@ -164,8 +164,14 @@ fn parse_sacct(text: &str, id: &str) -> Option<JobInfo> {
 /// differences are used).
 fn seconds_of(time: &str) -> Option<i64> {
     let (date, clock) = time.split_once('T')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let c: Vec<i64> = clock.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let c: Vec<i64> = clock
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), c.as_slice()) else {
         return None;
     };
@@ -184,7 +190,14 @@ fn seconds_of(time: &str) -> Option<i64> {
 fn is_final(state: &str) -> bool {
     !matches!(
         state,
-        "PENDING" | "CONFIGURING" | "RUNNING" | "COMPLETING" | "SUSPENDED" | "STAGE_OUT" | "RESIZING" | "SIGNALING"
+        "PENDING"
+            | "CONFIGURING"
+            | "RUNNING"
+            | "COMPLETING"
+            | "SUSPENDED"
+            | "STAGE_OUT"
+            | "RESIZING"
+            | "SIGNALING"
     )
 }
 
@@ -245,15 +258,7 @@ impl Slurm {
         if let Some(id) = listed.split_whitespace().next() {
             return Ok(Some(id.to_string()));
         }
-        let args = [
-            "-c",
-            "-P",
-            "-n",
-            &format!("--name={name}"),
-            "-o",
-            "jobid",
-        ]
-        .map(String::from);
+        let args = ["-c", "-P", "-n", &format!("--name={name}"), "-o", "jobid"].map(String::from);
         let done = slurm("sacct", &args).await?;
         Ok(done.split_whitespace().last().map(str::to_string))
     }
@@ -264,8 +269,16 @@ impl Slurm {
         match slurm("scontrol", &args).await {
             Ok(text) => Ok(parse_scontrol(&text)),
             Err(Failure::UnknownJob) => {
-                let args = ["-c", "-P", "-n", "-j", id, "-o", "jobid,state,exitcode,start,end"]
-                    .map(String::from);
+                let args = [
+                    "-c",
+                    "-P",
+                    "-n",
+                    "-j",
+                    id,
+                    "-o",
+                    "jobid,state,exitcode,start,end",
+                ]
+                .map(String::from);
                 Ok(parse_sacct(&slurm("sacct", &args).await?, id))
             }
             Err(e) => Err(e),
@@ -274,7 +287,11 @@ impl Slurm {
 }
 
 fn note(log: &Path, line: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+    {
         let _ = writeln!(f, "{line}");
     }
 }
@@ -314,7 +331,10 @@ impl Launcher for Slurm {
                     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
                         return Err(format!("sbatch printed no job id: {out:?}"));
                     }
-                    note(&run.log, &format!("[cosmosq] submitted to Slurm as job {id}"));
+                    note(
+                        &run.log,
+                        &format!("[cosmosq] submitted to Slurm as job {id}"),
+                    );
                     Ok(Handle::Slurm { job_id: id })
                 }
                 Err(Failure::UnknownJob) => Err("sbatch refused the batch".into()),
@@ -503,7 +523,13 @@ mod tests {
         assert_eq!(of("FAILED", (0, 9)).code, None);
         assert!(of("TIMEOUT", (0, 15)).timed_out);
         assert!(of("OUT_OF_MEMORY", (0, 9)).out_of_memory);
-        for lost in ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REQUEUED"] {
+        for lost in [
+            "NODE_FAIL",
+            "PREEMPTED",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "REQUEUED",
+        ] {
             assert!(of(lost, (0, 0)).lost.is_some(), "{lost}");
         }
         assert!(!is_final("PENDING") && !is_final("COMPLETING") && is_final("COMPLETED"));
@@ -513,7 +539,10 @@ mod tests {
     fn slurm_times_give_the_run_time() {
         let s = seconds_of("2026-12-02T14:36:00").unwrap();
         assert_eq!(seconds_of("2026-12-02T14:37:05").unwrap() - s, 65);
-        assert_eq!(seconds_of("2027-01-01T00:00:00").unwrap() - seconds_of("2026-12-31T23:59:59").unwrap(), 1);
+        assert_eq!(
+            seconds_of("2027-01-01T00:00:00").unwrap() - seconds_of("2026-12-31T23:59:59").unwrap(),
+            1
+        );
         assert_eq!(seconds_of("1970-01-01T00:00:10"), Some(10));
         assert_eq!(seconds_of("Unknown"), None);
     }

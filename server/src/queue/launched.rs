@@ -59,7 +59,9 @@ impl Queue {
         let mut running: Vec<_> = state
             .batches
             .values()
-            .filter(|r| r.batch.status == BatchStatus::Running && !state.live.contains_key(&r.batch.id))
+            .filter(|r| {
+                r.batch.status == BatchStatus::Running && !state.live.contains_key(&r.batch.id)
+            })
             .collect();
         running.sort_by_key(|r| r.run_order());
         running.into_iter().map(|r| r.batch.id.clone()).collect()
@@ -73,7 +75,8 @@ impl Queue {
         let mut jobs = Vec::new();
         for id in &record.batch.job_ids {
             let job = &state.jobs[id];
-            if job.job.status != JobStatus::Running || job.job.batch_id.as_deref() != Some(batch_id) {
+            if job.job.status != JobStatus::Running || job.job.batch_id.as_deref() != Some(batch_id)
+            {
                 continue;
             }
             let prompt = state

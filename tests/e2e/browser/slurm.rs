@@ -11,7 +11,14 @@ async fn spa_shows_a_slurm_batch_waiting_for_resources_with_slurms_reason() {
     let _cluster = cluster();
     // Both GPUs taken by someone else's job: the batch waits.
     let out = Command::new("sbatch")
-        .args(["--parsable", "--gres=gpu:2", "-o", "/dev/null", "--wrap", "sleep 30"])
+        .args([
+            "--parsable",
+            "--gres=gpu:2",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "sleep 30",
+        ])
         .output()
         .unwrap();
     let blocker = String::from_utf8_lossy(&out.stdout).trim().to_string();
