@@ -6,6 +6,9 @@ use crate::slurm::{cluster, slurm_daemon};
 use serde_json::json;
 use std::process::Command;
 
+// The cluster's guard is held for the whole test on purpose (the Slurm tests take turns); no
+// other task of this test's runtime takes it.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spa_shows_a_slurm_batch_waiting_for_resources_with_slurms_reason() {
     let _cluster = cluster();
