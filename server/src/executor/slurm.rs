@@ -268,18 +268,30 @@ impl Slurm {
         let args = ["show", "job", "-o", id].map(String::from);
         match slurm("scontrol", &args).await {
             Ok(text) => Ok(parse_scontrol(&text)),
+            // Purged from the controller's memory: the job-completion log (`sacct -c`, which
+            // needs no database), else the accounting database (`sacct -X`, with slurmdbd).
             Err(Failure::UnknownJob) => {
-                let args = [
-                    "-c",
-                    "-P",
-                    "-n",
-                    "-j",
-                    id,
-                    "-o",
-                    "jobid,state,exitcode,start,end",
-                ]
-                .map(String::from);
-                Ok(parse_sacct(&slurm("sacct", &args).await?, id))
+                let mut answered = false;
+                for source in [["-c", "-P", "-n"], ["-X", "-P", "-n"]] {
+                    let mut args: Vec<String> = source.iter().map(|a| a.to_string()).collect();
+                    args.extend(
+                        ["-j", id, "-o", "jobid,state,exitcode,start,end"].map(String::from),
+                    );
+                    match slurm("sacct", &args).await {
+                        Ok(text) => match parse_sacct(&text, id) {
+                            Some(info) => return Ok(Some(info)),
+                            None => answered = true,
+                        },
+                        Err(e) => tracing::debug!("sacct {source:?}: {e:?}"),
+                    }
+                }
+                if answered {
+                    Ok(None)
+                } else {
+                    Err(Failure::Other(format!(
+                        "Slurm forgot job {id} and sacct cannot tell how it ended"
+                    )))
+                }
             }
             Err(e) => Err(e),
         }

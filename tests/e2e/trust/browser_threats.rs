@@ -22,6 +22,9 @@ fn web_pages_cannot_drive_a_daemon_without_a_token() {
     let app = TestApp::start(&[]);
     let prompt = app.create_prompt("mine");
     let job = app.add_job(&prompt, json!({"edge": 0.5}));
+    // The job runs by itself: let it end first, so that nothing but the refused requests
+    // below could change what is stored.
+    app.wait_idle(60);
     let before = app.stored();
     let port = app.base.rsplit(':').next().unwrap().to_string();
     let evil_host = format!("evil.example:{port}");
