@@ -138,3 +138,114 @@ fn a_sweep_adds_every_combination_in_one_request_and_asks_first() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("edge"));
     assert_eq!(app.get("/api/v1/queue").body["counts"]["queued"], 6);
 }
+
+#[test]
+fn jobs_wait_and_queue_wait_exit_0_1_or_2() {
+    let app = TestApp::start(&[("COSMOSQ_EXECUTOR__TIME_SCALE", "0.0005")]);
+    let video = test_video();
+    let video = video.to_str().unwrap();
+    let prompt = |text: &str| {
+        ok(
+            &app,
+            &["prompts", "add", "--text", text, "--video", video, "-q"],
+        )
+    };
+    let good = prompt("a calm sea");
+    let bad = prompt("a storm [simulate:fail]");
+    app.pause();
+    let a = ok(&app, &["jobs", "add", &good, "--weight", "edge=0.5", "-q"]);
+    let b = ok(&app, &["jobs", "add", &bad, "--weight", "edge=0.5", "-q"]);
+    // Paused: nothing finishes, so the wait times out (exit 2).
+    let out = cli(&app, &["jobs", "wait", &a, "--timeout", "0.3"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out: 1 of 1"));
+    let out = cli(&app, &["queue", "wait", "--timeout", "0.3"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    app.resume();
+    // All succeeded: exit 0.
+    let out = ok(&app, &["jobs", "wait", &a, "--timeout", "60"]);
+    assert_eq!(out, format!("{a} succeeded"));
+    // One failed: exit 1, and its reason is printed.
+    let out = cli(&app, &["jobs", "wait", &a, &b, "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{b} failed")), "{text}");
+    assert!(text.contains("simulated_failure"), "{text}");
+    // The queue: a new job, waited for to its end.
+    let c = ok(&app, &["jobs", "add", &good, "--weight", "depth=0.5", "-q"]);
+    let out = ok(&app, &["queue", "wait", "--timeout", "60"]);
+    assert!(
+        out.contains(&format!("{c} succeeded")) || out == "nothing queued or running",
+        "{out}"
+    );
+    assert_eq!(app.job(&c)["status"], "succeeded");
+    // An unknown job is bad input (exit 2 too, with the daemon's reason).
+    let out = cli(&app, &["jobs", "wait", "jb_0000000000000000"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn jobs_import_adds_a_jsonl_or_csv_file_in_one_request_or_nothing() {
+    let app = TestApp::start(&[]);
+    let video = test_video();
+    let p = ok(
+        &app,
+        &[
+            "prompts",
+            "add",
+            "--text",
+            "a field",
+            "--video",
+            video.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    app.pause();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sweep.csv");
+    std::fs::write(
+        &csv,
+        format!("prompt_id,edge,depth,seed\n{p},0.2,,1\n{p},0.4,0.5,2\n\"{p}\",0.6,,\n"),
+    )
+    .unwrap();
+    let ids: Vec<String> = ok(&app, &["jobs", "import", csv.to_str().unwrap(), "-q"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let second = app.job(&ids[1]);
+    assert_eq!(
+        second["config"]["weights"],
+        serde_json::json!({"edge": 0.4, "depth": 0.5})
+    );
+    assert_eq!(second["config"]["seed"], 2);
+    let jsonl = dir.path().join("jobs.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{{\"prompt_id\": \"{p}\", \"config\": {{\"weights\": {{\"vis\": 0.3}}}}}}\n\n\
+             {{\"prompt_id\": \"{p}\", \"config\": {{\"weights\": {{\"seg\": 0.9}}, \"num_steps\": 10}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(&app, &["jobs", "import", jsonl.to_str().unwrap()]);
+    assert!(out.starts_with("queued 2 jobs:"), "{out}");
+    assert_eq!(app.jobs().len(), 5);
+    // A bad row (a weight above 1) refuses the whole file: nothing is added.
+    std::fs::write(&csv, format!("prompt_id,edge\n{p},0.5\n{p},1.5\n")).unwrap();
+    let out = cli(&app, &["jobs", "import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("jobs[1]"),
+        "{out:?}"
+    );
+    // A cell that is no number is refused before anything is sent, with its line.
+    std::fs::write(&csv, format!("prompt_id,edge\n{p},much\n")).unwrap();
+    let out = cli(&app, &["jobs", "import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2: edge"),
+        "{out:?}"
+    );
+    assert_eq!(app.jobs().len(), 5);
+}

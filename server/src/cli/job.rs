@@ -43,6 +43,27 @@ pub enum JobCommand {
         /// Job id (`jb_...`).
         id: String,
     },
+    /// Add the jobs of a JSONL or CSV file in one request (all or none). JSONL: one job per
+    /// line as `POST /api/v1/jobs` takes it. CSV: a header row with `prompt_id`, optional
+    /// `kind`, a column per control weight (`edge`, ...) and settings (`num_steps`,
+    /// `guidance`, `seed`, `sigma_max`, `fps`, `blur_strength`, `canny_threshold`,
+    /// `distilled`); an empty cell leaves the setting out.
+    Import {
+        /// The file (`.jsonl`/`.ndjson` or `.csv`; else JSONL when it starts with `{`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        output: AddOutput,
+    },
+    /// Wait until the jobs are done: exit 0 when all succeeded, 1 when any failed or was
+    /// canceled, 2 when the timeout passed first.
+    Wait {
+        /// Job ids (`jb_...`).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Give up after this many seconds (exit 2).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+    },
 }
 
 #[derive(Args)]
@@ -388,6 +409,19 @@ fn confirm(question: &str) -> Result<bool, CliError> {
     ))
 }
 
+/// The jobs one bulk request added: their ids (`-q`), JSON, or a line each.
+fn show_added(added: &BulkJobs, output: &AddOutput) {
+    if output.quiet {
+        for job in &added.jobs {
+            println!("{}", job.id);
+        }
+    } else {
+        let lines: Vec<String> = added.jobs.iter().map(summary).collect();
+        let sentence = format!("queued {} jobs:\n{}", added.jobs.len(), lines.join("\n"));
+        show(&added.jobs, output.json, |_| sentence);
+    }
+}
+
 fn job_path(id: &str) -> String {
     format!("{API}/jobs/{}", segment(id))
 }
@@ -408,15 +442,7 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
             }
             let added: BulkJobs =
                 client.post(&format!("{API}/jobs/bulk"), &BulkJobsInput { jobs })?;
-            if args.output.quiet {
-                for job in &added.jobs {
-                    println!("{}", job.id);
-                }
-            } else {
-                let lines: Vec<String> = added.jobs.iter().map(summary).collect();
-                let sentence = format!("queued {} jobs:\n{}", added.jobs.len(), lines.join("\n"));
-                show(&added.jobs, args.output.json, |_| sentence);
-            }
+            show_added(&added, &args.output);
         }
         JobCommand::Ls { status, json } => {
             let query: Vec<(&str, String)> = status
@@ -449,6 +475,13 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
             let job: Job = client.post_empty(&format!("{}/retry", job_path(&id)))?;
             println!("{}", summary(&job));
         }
+        JobCommand::Import { file, output } => {
+            let jobs = super::import::read(&file)?;
+            let added: BulkJobs =
+                client.post(&format!("{API}/jobs/bulk"), &BulkJobsInput { jobs })?;
+            show_added(&added, &output);
+        }
+        JobCommand::Wait { ids, timeout } => super::wait::wait(&client, &ids, timeout)?,
     }
     Ok(())
 }

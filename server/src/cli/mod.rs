@@ -2,6 +2,7 @@
 
 mod batch;
 mod http;
+mod import;
 mod job;
 mod output;
 mod plan;
@@ -9,6 +10,7 @@ mod prompt;
 mod queue;
 mod serve;
 mod sse;
+mod wait;
 mod watch;
 
 use clap::{Args, Parser, Subcommand};

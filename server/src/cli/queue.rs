@@ -36,6 +36,13 @@ pub enum QueueCommand {
         #[arg(long, value_name = "BOOL", value_parser = BoolishValueParser::new())]
         auto_batch: Option<bool>,
     },
+    /// Wait until every job queued or running now is done (jobs added later are not waited
+    /// for): exit 0 when all succeeded, 1 when any failed or was canceled, 2 on timeout.
+    Wait {
+        /// Give up after this many seconds (exit 2).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+    },
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -103,6 +110,13 @@ pub fn run(remote: &Remote, command: QueueCommand) -> Result<(), CliError> {
             println!("{}", state_line(&view));
             if view.counts.running > 0 {
                 println!("the running batch finishes first; nothing new starts until `cosmosq queue resume`");
+            }
+        }
+        QueueCommand::Wait { timeout } => {
+            let ids = super::wait::unfinished(&client)?;
+            super::wait::wait(&client, &ids, timeout)?;
+            if ids.is_empty() {
+                println!("nothing queued or running");
             }
         }
         QueueCommand::Resume => {
