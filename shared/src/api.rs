@@ -210,6 +210,47 @@ pub struct JobInput {
     pub config: JobConfigInput,
 }
 
+/// Named run settings that the web form and `cosmosq jobs add --preset NAME` start from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Preset {
+    /// 1 to 64 letters, digits, `-`, `_`, `.` or spaces.
+    pub name: String,
+    /// The job kind it makes (`null`: inference).
+    #[serde(default)]
+    pub kind: Option<JobKind>,
+    /// The settings as given (omitted ones take the executor's defaults when a job uses it).
+    pub config: JobConfigInput,
+    pub created_at: String,
+}
+
+/// Body of `POST /api/v1/presets`: a preset of this name is created, or replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PresetInput {
+    pub name: String,
+    #[serde(default)]
+    pub kind: Option<JobKind>,
+    #[serde(default)]
+    pub config: JobConfigInput,
+}
+
+/// Most presets the daemon keeps.
+pub const MAX_PRESETS: usize = 100;
+/// Longest preset name, in characters.
+pub const MAX_PRESET_NAME: usize = 64;
+
+/// Whether `name` is an acceptable preset name.
+pub fn preset_name_ok(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=MAX_PRESET_NAME).contains(&n)
+        && name.trim() == name
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+}
+
 /// Most jobs one `POST /api/v1/jobs/bulk` may add (the body limit, `max_body_bytes`, applies
 /// too).
 pub const MAX_BULK_JOBS: usize = 10_000;

@@ -128,6 +128,8 @@ error_codes! {
     MethodNotAllowed = "method_not_allowed", MethodNotAllowed;
     /// No prompt with that id.
     PromptNotFound = "prompt_not_found", NotFound;
+    /// No preset of this name.
+    PresetNotFound = "preset_not_found", NotFound;
     /// No job with that id.
     JobNotFound = "job_not_found", NotFound;
     /// No batch with that id.
@@ -170,6 +172,9 @@ error_codes! {
     TextTooLong = "text_too_long", Invalid;
     /// A blank prompt text.
     TextRequired = "text_required", Invalid;
+    /// A preset name that is empty, too long or holds other than letters, digits, `-`, `_`,
+    /// `.` and spaces.
+    InvalidPresetName = "invalid_preset_name", Invalid;
     /// Control characters in a text.
     TextHasControlCharacters = "text_has_control_characters", Invalid;
     /// Cost-model parameters that are not finite and non-negative.
@@ -232,6 +237,8 @@ error_codes! {
     PromptInUse = "prompt_in_use", Conflict;
     /// The queue holds `max_queued_jobs` jobs.
     QueueFull = "queue_full", Conflict;
+    /// The daemon holds `MAX_PRESETS` presets already.
+    TooManyPresets = "too_many_presets", Conflict;
     /// Only queued jobs can move.
     JobNotQueued = "job_not_queued", Conflict;
     /// The job waits in a batch of an executed plan.

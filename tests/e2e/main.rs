@@ -12,6 +12,7 @@ mod limits;
 mod openapi;
 mod perf_paths;
 mod plan_cli;
+mod presets;
 mod queue_flow;
 mod slurm;
 mod support;

@@ -20,6 +20,7 @@ use utoipa_actix_web::{scope, AppExt, OpenApiFactory};
     tags(
         (name = "prompts", description = "Prompts and their input videos"),
         (name = "jobs", description = "Jobs: add, list, move, cancel, retry"),
+        (name = "presets", description = "Named run settings"),
         (name = "queue", description = "The queue: pause, resume, settings"),
         (name = "batches", description = "Smart-batch previews and execution"),
         (name = "events", description = "Live changes (Server-Sent Events)"),

@@ -14,6 +14,7 @@ mod events;
 mod health;
 mod jobs;
 mod outputs;
+mod presets;
 mod prompts;
 mod queue;
 mod routing;
@@ -34,6 +35,7 @@ pub fn configure_v1(cfg: &mut ServiceConfig) {
     prompts::configure(cfg);
     jobs::configure(cfg);
     outputs::configure(cfg);
+    presets::configure(cfg);
     queue::configure(cfg);
     batches::configure(cfg);
     events::configure(cfg);

@@ -4,7 +4,7 @@ use super::http::{segment, Client, API};
 use super::output::{pretty_json, render_table, show, show_created, show_list, AddOutput, Align};
 use super::{CliError, Remote};
 use clap::{Args, Subcommand};
-use cosmosq_shared::api::{BulkJobs, BulkJobsInput, Job, JobInput, JobStatus, MoveInput};
+use cosmosq_shared::api::{BulkJobs, BulkJobsInput, Job, JobInput, JobStatus, MoveInput, Preset};
 use cosmosq_shared::{Control, JobConfig, JobConfigInput, JobKind, Strength};
 use std::collections::BTreeMap;
 
@@ -114,6 +114,10 @@ pub struct AddArgs {
     /// all-or-nothing request. A value swept replaces the one given by its own option.
     #[arg(long, value_name = "SETTING=V1,V2,...", value_parser = parse_sweep)]
     sweep: Vec<Sweep>,
+    /// Start from a preset's settings (`GET /api/v1/presets`); the options given here
+    /// override them (a `--weight` replaces the preset's weight of that control).
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// Add a sweep's jobs without asking first.
     #[arg(short, long)]
     yes: bool,
@@ -205,8 +209,8 @@ impl Sweep {
 
 /// The jobs of `job add`: one, or one per combination of the sweeps' values, the first
 /// sweep varying slowest.
-pub fn sweep_inputs(args: &AddArgs) -> Result<Vec<JobInput>, CliError> {
-    let base = job_input(args)?;
+pub fn sweep_inputs(args: &AddArgs, preset: Option<&Preset>) -> Result<Vec<JobInput>, CliError> {
+    let base = job_input(args, preset)?;
     let count = args
         .sweep
         .iter()
@@ -299,30 +303,50 @@ pub fn parse_strength(arg: &str) -> Result<Strength, String> {
 }
 
 /// The request body of `job add`.
-pub fn job_input(args: &AddArgs) -> Result<JobInput, CliError> {
-    let mut weights = BTreeMap::new();
+pub fn job_input(args: &AddArgs, preset: Option<&Preset>) -> Result<JobInput, CliError> {
+    let mut given = BTreeMap::new();
     for (control, w) in &args.weights {
-        if weights.insert(control.as_str().to_string(), *w).is_some() {
+        if given.insert(control.as_str().to_string(), *w).is_some() {
             return Err(CliError::bad_input(format!(
                 "--weight {control} is given more than once"
             )));
         }
     }
+    let base = preset.map(|p| p.config.clone()).unwrap_or_default();
+    let mut weights = base.weights;
+    weights.extend(given);
     Ok(JobInput {
         prompt_id: args.prompt_id.clone(),
-        kind: args.kind,
+        kind: args.kind.or(preset.and_then(|p| p.kind)),
         config: JobConfigInput {
             weights,
-            num_steps: args.steps,
-            guidance: args.guidance,
-            seed: args.seed,
-            sigma_max: args.sigma_max,
-            blur_strength: args.blur,
-            canny_threshold: args.canny,
-            fps: args.fps,
-            distilled: args.distilled.then_some(true),
+            num_steps: args.steps.or(base.num_steps),
+            guidance: args.guidance.or(base.guidance),
+            seed: args.seed.or(base.seed),
+            sigma_max: args.sigma_max.or(base.sigma_max),
+            blur_strength: args.blur.or(base.blur_strength),
+            canny_threshold: args.canny.or(base.canny_threshold),
+            fps: args.fps.or(base.fps),
+            distilled: if args.distilled {
+                Some(true)
+            } else {
+                base.distilled
+            },
         },
     })
+}
+
+/// The preset `name` of the daemon, if `args` names one.
+fn preset_of(client: &Client, args: &AddArgs) -> Result<Option<Preset>, CliError> {
+    let Some(name) = &args.preset else {
+        return Ok(None);
+    };
+    let presets: Vec<Preset> = client.get(&format!("{API}/presets"))?;
+    presets
+        .into_iter()
+        .find(|p| &p.name == name)
+        .map(Some)
+        .ok_or_else(|| CliError::bad_input(format!("preset_not_found: no preset named {name:?}")))
 }
 
 /// The active controls with their weights, `edge=0.5,vis=0.3` (`-` when none).
@@ -430,13 +454,15 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
     let client = Client::new(remote);
     match command {
         JobCommand::Add(args) if args.sweep.is_empty() => {
-            let input = job_input(&args)?;
+            let preset = preset_of(&client, &args)?;
+            let input = job_input(&args, preset.as_ref())?;
             let job: Job = client.post(&format!("{API}/jobs"), &input)?;
             let sentence = format!("queued {}", summary(&job));
             show_created(&job, &job.id, args.output, sentence);
         }
         JobCommand::Add(args) => {
-            let jobs = sweep_inputs(&args)?;
+            let preset = preset_of(&client, &args)?;
+            let jobs = sweep_inputs(&args, preset.as_ref())?;
             if !args.yes && !confirm(&format!("add {} jobs to the queue?", jobs.len()))? {
                 return Err(CliError::bad_input("nothing added"));
             }
@@ -551,7 +577,10 @@ mod tests {
         else {
             panic!("parses")
         };
-        assert!(sweep_inputs(&args).is_err(), "the same setting swept twice");
+        assert!(
+            sweep_inputs(&args, None).is_err(),
+            "the same setting swept twice"
+        );
         let Ok(JobCommand::Add(args)) = parse(&[
             "add",
             "ps_1",
@@ -569,7 +598,7 @@ mod tests {
             panic!("parses")
         };
         assert!(
-            sweep_inputs(&args).is_err(),
+            sweep_inputs(&args, None).is_err(),
             "20,000 jobs are more than one request takes"
         );
     }
@@ -594,7 +623,7 @@ mod tests {
         ]) else {
             panic!("add should parse");
         };
-        let input = job_input(&args).unwrap();
+        let input = job_input(&args, None).unwrap();
         assert_eq!(input.prompt_id, "ps_1");
         assert_eq!(input.kind, None);
         let weights: Vec<(&str, f64)> = input
@@ -619,7 +648,7 @@ mod tests {
             panic!("add should parse");
         };
         assert_eq!(
-            job_input(&args).unwrap_err().exit_code,
+            job_input(&args, None).unwrap_err().exit_code,
             super::super::EXIT_BAD_INPUT
         );
         assert!(parse(&["add", "ps_1", "--weight", "edge=2"]).is_err());

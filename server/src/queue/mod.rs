@@ -27,6 +27,7 @@ mod jobs;
 mod launched;
 mod oom;
 mod plan;
+mod presets;
 mod prompts;
 mod recovery;
 mod refit;

@@ -55,6 +55,7 @@ impl Queue {
                 next_batch_seq: 1,
                 clean_shutdown: true,
                 fitted_cost_model: None,
+                presets: Default::default(),
             }));
             // Refit from the recorded batches rather than trusting the stored fit: that may
             // be another profile's or another time scale's, and the configured prior may have

@@ -98,6 +98,9 @@ pub struct Meta {
     /// refits from the recorded batches of its current profile).
     #[serde(default)]
     pub fitted_cost_model: Option<cosmosq_shared::CostModel>,
+    /// Named run settings, by name (at most `MAX_PRESETS`).
+    #[serde(default)]
+    pub presets: std::collections::BTreeMap<String, cosmosq_shared::api::Preset>,
 }
 
 /// Everything in the store, read at start-up.
