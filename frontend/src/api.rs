@@ -4,8 +4,8 @@
 
 use crate::model;
 use cosmosq_shared::api::{
-    Batch, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput, MoveInput, Prompt,
-    PromptInput, QueueSettingsPatch, QueueView,
+    Batch, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput, MoveInput, Preset,
+    PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
 };
 use cosmosq_shared::plan::{Plan, PlanMode};
 use cosmosq_shared::ErrorCode;
@@ -168,6 +168,22 @@ pub async fn create_prompt(input: &PromptInput) -> ApiResult<Prompt> {
 
 pub async fn delete_prompt(id: &str) -> ApiResult<()> {
     let request = authorized(Request::delete(&format!("/api/v1/prompts/{id}")))
+        .header("Content-Type", "application/json")
+        .build();
+    send(request).await.map(|_| ())
+}
+
+pub async fn presets() -> ApiResult<Vec<Preset>> {
+    json(get("/api/v1/presets")).await
+}
+
+pub async fn save_preset(input: &PresetInput) -> ApiResult<Preset> {
+    json(post("/api/v1/presets", input)).await
+}
+
+pub async fn delete_preset(name: &str) -> ApiResult<()> {
+    let name = String::from(js_sys::encode_uri_component(name));
+    let request = authorized(Request::delete(&format!("/api/v1/presets/{name}")))
         .header("Content-Type", "application/json")
         .build();
     send(request).await.map(|_| ())

@@ -4,7 +4,7 @@
 
 use crate::api::{self, ApiError};
 use crate::store::use_store;
-use cosmosq_shared::api::{JobInput, Prompt};
+use cosmosq_shared::api::{JobInput, Preset, PresetInput, Prompt};
 use cosmosq_shared::job::defaults;
 use cosmosq_shared::{Control, JobConfigInput, Strength};
 use leptos::prelude::*;
@@ -65,8 +65,32 @@ impl RunSettings {
             .collect()
     }
 
+    /// Fill the form with a preset's settings (a setting it leaves out: the form's default).
+    fn apply(&self, preset: &Preset) {
+        let c = &preset.config;
+        for control in Control::ALL {
+            let w = c.weights.get(control.as_str()).copied().unwrap_or(0.0);
+            self.weight(control).set(w);
+        }
+        let text = |v: Option<String>| v.unwrap_or_default();
+        self.steps
+            .set(c.num_steps.unwrap_or(defaults::NUM_STEPS).to_string());
+        self.guidance.set(text(c.guidance.map(|g| g.to_string())));
+        self.seed.set(text(c.seed.map(|g| g.to_string())));
+        self.sigma_max.set(text(c.sigma_max.map(|g| g.to_string())));
+        self.fps.set(text(c.fps.map(|g| g.to_string())));
+        self.blur.set(c.blur_strength.unwrap_or_default());
+        self.canny.set(c.canny_threshold.unwrap_or_default());
+        self.distilled.set(c.distilled.unwrap_or(false));
+    }
+
     /// The job settings, or what is wrong with a field.
     fn config(&self, prompt: &Prompt) -> Result<JobConfigInput, String> {
+        self.config_for(Some(prompt))
+    }
+
+    /// [`RunSettings::config`] for `prompt`, or as a preset (every control set above 0).
+    fn config_for(&self, prompt: Option<&Prompt>) -> Result<JobConfigInput, String> {
         fn number<T: FromStr>(s: RwSignal<String>, what: &str) -> Result<T, String> {
             s.get_untracked()
                 .trim()
@@ -82,7 +106,7 @@ impl RunSettings {
             }
         }
         Ok(JobConfigInput {
-            weights: untrack(|| self.active(Some(prompt)))
+            weights: untrack(|| self.active(prompt))
                 .into_iter()
                 .map(|(c, w)| (c.as_str().to_string(), w))
                 .collect::<BTreeMap<_, _>>(),
@@ -225,6 +249,62 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
             Err(e) => error.set(Some(e)),
         }
     };
+    // Presets: choose one to fill the form; save the form under a name; delete the chosen.
+    let presets = RwSignal::new(Vec::<Preset>::new());
+    let chosen = RwSignal::new(String::new());
+    let preset_name = RwSignal::new(String::new());
+    let load_presets = Action::new_local(|_: &()| api::presets());
+    load_presets.dispatch(());
+    Effect::new(move |_| match load_presets.value().get() {
+        Some(Ok(list)) => presets.set(list),
+        Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
+        None => {}
+    });
+    let save_preset = Action::new_local(|input: &PresetInput| {
+        let input = input.clone();
+        async move { api::save_preset(&input).await }
+    });
+    Effect::new(move |_| match save_preset.value().get() {
+        Some(Ok(p)) => {
+            error.set(None);
+            store.info(format!("Saved the preset “{}”.", p.name));
+            chosen.set(p.name.clone());
+            load_presets.dispatch(());
+        }
+        Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
+        None => {}
+    });
+    let delete_preset = Action::new_local(|name: &String| {
+        let name = name.clone();
+        async move { api::delete_preset(&name).await.map(|_| name) }
+    });
+    Effect::new(move |_| match delete_preset.value().get() {
+        Some(Ok(name)) => {
+            store.info(format!("Deleted the preset “{name}”."));
+            chosen.set(String::new());
+            load_presets.dispatch(());
+        }
+        Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
+        None => {}
+    });
+    let choose = move |ev: leptos::ev::Event| {
+        let name = event_target_value(&ev);
+        if let Some(p) = presets.with_untracked(|l| l.iter().find(|p| p.name == name).cloned()) {
+            settings.apply(&p);
+            preset_name.set(p.name.clone());
+        }
+        chosen.set(name);
+    };
+    let save = move |_| match settings.config_for(None) {
+        Ok(config) => {
+            save_preset.dispatch(PresetInput {
+                name: preset_name.get_untracked().trim().to_string(),
+                kind: None,
+                config,
+            });
+        }
+        Err(e) => error.set(Some(e)),
+    };
     let needs_video = move |c: Control| prompt.with(|p| needs_video(c, p.as_ref()));
     let any_active = move || prompt.with(|p| !settings.active(p.as_ref()).is_empty());
 
@@ -240,6 +320,31 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                     None => "Select a prompt first.".to_string(),
                 }}
             </p>
+            <div class="presets" id="presets">
+                <label>
+                    "Preset "
+                    <select id="preset-select" on:change=choose prop:value=move || chosen.get()>
+                        <option value="">"—"</option>
+                        {move || presets.get().into_iter().map(|p| {
+                            let name = p.name.clone();
+                            let this = name.clone();
+                            view! {
+                                <option value=name.clone() selected=move || chosen.with(|c| *c == this)>
+                                    {name.clone()}
+                                </option>
+                            }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <input type="text" id="preset-name" placeholder="preset name" aria-label="preset name" bind:value=preset_name/>
+                <button type="button" id="save-preset" on:click=save disabled=move || preset_name.with(|n| n.trim().is_empty())>
+                    "Save as preset"
+                </button>
+                <button type="button" id="delete-preset" disabled=move || chosen.with(String::is_empty)
+                    on:click=move |_| { delete_preset.dispatch(chosen.get_untracked()); }>
+                    "Delete preset"
+                </button>
+            </div>
             <fieldset class="weights">
                 <legend>"Control weights " <span class="hint">"(0 = off)"</span></legend>
                 {Control::ALL

@@ -403,3 +403,75 @@ fn output_route_serves_the_recorded_video_with_ranges() {
     let r = app.get(&format!("/api/v1/jobs/{job}/output"));
     assert_eq!((r.status, r.code()), (404, "output_not_found"));
 }
+
+/// Presets in Add to Queue: choosing one fills the form, the form saves as a new one, a job
+/// added from it has its settings, and a preset can be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_presets_fill_save_and_delete() {
+    let app = start_daemon(&[]);
+    app.pause();
+    let prompt = app.create_prompt("a preset from the browser");
+    let r = app.post(
+        "/api/v1/presets",
+        json!({"name": "depth look", "config": {"weights": {"depth": 0.6, "edge": 0.2}, "num_steps": 12, "seed": 4}}),
+    );
+    assert_eq!(r.status, 201);
+    let b = Browser::start().await;
+    b.goto(&format!("{}/prompts", app.base)).await;
+    b.click(&format!("tr.prompt-row[data-id='{prompt}']")).await;
+    b.wait_for("#preset-select option[value='depth look']")
+        .await;
+    b.js(
+        "const s = document.querySelector('#preset-select'); s.value = 'depth look'; \
+          s.dispatchEvent(new Event('change', {bubbles: true}));",
+    )
+    .await;
+    b.until("the form to take the preset", 20, || async {
+        b.js("return document.querySelector('#weight-depth').value")
+            .await
+            == "0.6"
+            && b.js("return document.querySelector('#set-steps').value")
+                .await
+                == "12"
+    })
+    .await;
+    // Change a weight and save it under a new name.
+    b.set_range("#weight-edge", 0.5).await;
+    b.type_into("#preset-name", "depth strong edge").await;
+    b.click("#save-preset").await;
+    b.until("the new preset to be saved", 20, || async {
+        app.get("/api/v1/presets").body.as_array().unwrap().len() == 2
+    })
+    .await;
+    let saved = app.get("/api/v1/presets").body[1].clone();
+    assert_eq!(saved["name"], "depth strong edge", "by name");
+    assert_eq!(
+        saved["config"]["weights"],
+        json!({"depth": 0.6, "edge": 0.5})
+    );
+    assert_eq!(saved["config"]["seed"], 4);
+    // A job from the form has the settings.
+    b.click("#add-to-queue").await;
+    b.until("the job to be added", 20, || async {
+        app.jobs().len() == 1
+    })
+    .await;
+    let job = &app.jobs()[0];
+    assert_eq!(job["config"]["weights"], json!({"depth": 0.6, "edge": 0.5}));
+    assert_eq!(job["config"]["num_steps"], 12);
+    // The saved one is the chosen one.
+    b.until("the saved preset to be chosen", 20, || async {
+        b.js("return document.querySelector('#preset-select').value")
+            .await
+            == "depth strong edge"
+    })
+    .await;
+    b.screenshot("presets").await;
+    // Delete the chosen preset.
+    b.click("#delete-preset").await;
+    b.until("the preset to be deleted", 20, || async {
+        app.get("/api/v1/presets").body.as_array().unwrap().len() == 1
+    })
+    .await;
+    b.close().await;
+}
