@@ -4,8 +4,8 @@
 
 use crate::model;
 use cosmosq_shared::api::{
-    Batch, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput, MoveInput, Preset,
-    PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
+    Batch, BulkJobs, BulkJobsInput, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput,
+    MoveInput, Preset, PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
 };
 use cosmosq_shared::plan::{Plan, PlanMode};
 use cosmosq_shared::ErrorCode;
@@ -196,6 +196,11 @@ pub async fn jobs() -> ApiResult<Vec<Job>> {
 
 pub async fn add_job(input: &JobInput) -> ApiResult<Job> {
     json(post("/api/v1/jobs", input)).await
+}
+
+/// Add jobs in order, all or none (`POST /api/v1/jobs/bulk`).
+pub async fn add_jobs(input: &BulkJobsInput) -> ApiResult<BulkJobs> {
+    json(post("/api/v1/jobs/bulk", input)).await
 }
 
 pub async fn cancel_job(id: &str) -> ApiResult<Job> {

@@ -187,6 +187,126 @@ pub fn plain_error(status: u16, code: Option<ErrorCode>, message: &str) -> Strin
     format!("{sentence}{hint}")
 }
 
+/// Most jobs "vary a setting" adds in one click.
+pub const MAX_VARIED_JOBS: usize = 1_000;
+
+/// What "vary a setting" varies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Varied {
+    Weight(Control),
+    Seed,
+    Steps,
+    Guidance,
+}
+
+impl Varied {
+    /// The choices of the menu: (value, label).
+    pub fn choices() -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Control::ALL
+            .iter()
+            .map(|c| (format!("weight:{c}"), format!("{c} weight")))
+            .collect();
+        out.extend([
+            ("seed".to_string(), "seed".to_string()),
+            ("num_steps".to_string(), "steps".to_string()),
+            ("guidance".to_string(), "guidance".to_string()),
+        ]);
+        out
+    }
+
+    pub fn parse(value: &str) -> Option<Varied> {
+        match value {
+            "seed" => Some(Varied::Seed),
+            "num_steps" => Some(Varied::Steps),
+            "guidance" => Some(Varied::Guidance),
+            v => v.strip_prefix("weight:")?.parse().ok().map(Varied::Weight),
+        }
+    }
+
+    fn whole(self) -> bool {
+        matches!(self, Varied::Seed | Varied::Steps)
+    }
+
+    /// `config` with this setting at `v`.
+    pub fn apply(self, v: f64, config: &mut cosmosq_shared::JobConfigInput) {
+        match self {
+            Varied::Weight(c) => {
+                config.weights.insert(c.as_str().to_string(), v);
+            }
+            Varied::Seed => config.seed = Some(v as u64),
+            Varied::Steps => config.num_steps = Some(v as u32),
+            Varied::Guidance => config.guidance = Some(v),
+        }
+    }
+}
+
+/// The values of "vary a setting": a list (`0.2, 0.4, 0.6` or `1 2 3`) or an inclusive range
+/// (`0.2..0.8 step 0.2`, `1..5`: step 1). Seeds and steps must be whole numbers.
+pub fn varied_values(text: &str, what: Varied) -> Result<Vec<f64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let number = |s: &str| -> Result<f64, String> {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("“{}” is not a number.", s.trim()))?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("“{}” must be a number of 0 or more.", s.trim()));
+        }
+        if what.whole() && v.fract() != 0.0 {
+            return Err(format!("“{}” must be a whole number.", s.trim()));
+        }
+        Ok(v)
+    };
+    let values = if let Some((from, rest)) = text.split_once("..") {
+        let (to, step) = match rest.split_once("step") {
+            Some((to, step)) => (to, Some(step)),
+            None => (rest, None),
+        };
+        let (from, to) = (number(from)?, number(to)?);
+        let step = match step {
+            Some(s) => number(s)?,
+            None if what.whole() => 1.0,
+            None => return Err("Give the range a step, e.g. 0.2..0.8 step 0.2.".into()),
+        };
+        if step <= 0.0 {
+            return Err("The step must be above 0.".into());
+        }
+        if to < from {
+            return Err("The range must go up (from..to).".into());
+        }
+        let n = ((to - from) / step + 1e-9).floor() as usize + 1;
+        if n > MAX_VARIED_JOBS {
+            return Err(format!(
+                "That is {n} values; at most {MAX_VARIED_JOBS} at once."
+            ));
+        }
+        // Multiples of the step, rounded to the step's own decimals (0.1 + 0.2 is 0.3).
+        (0..n)
+            .map(|k| ((from + step * k as f64) * 1e9).round() / 1e9)
+            .collect()
+    } else {
+        text.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(number)
+            .collect::<Result<Vec<f64>, String>>()?
+    };
+    if values.len() > MAX_VARIED_JOBS {
+        return Err(format!(
+            "That is {} values; at most {MAX_VARIED_JOBS} at once.",
+            values.len()
+        ));
+    }
+    if let Varied::Weight(_) = what {
+        if let Some(v) = values.iter().find(|v| **v > 1.0) {
+            return Err(format!("A weight is from 0 to 1, not {v}."));
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +402,44 @@ mod tests {
         assert!(settings_line(&config).starts_with("35 steps · guidance 5 · seed 1"));
         assert_eq!(short_id("jb_0123456789abcdef"), "jb_0123456");
         assert_eq!(short_id("jb_1"), "jb_1");
+    }
+
+    #[test]
+    fn varied_values_take_lists_and_ranges() {
+        let w = Varied::Weight(Control::Edge);
+        assert_eq!(varied_values("0.2, 0.4 0.6", w).unwrap(), [0.2, 0.4, 0.6]);
+        assert_eq!(
+            varied_values("0.2..0.8 step 0.2", w).unwrap(),
+            [0.2, 0.4, 0.6, 0.8]
+        );
+        assert_eq!(
+            varied_values("0.1..0.3 step 0.1", w).unwrap(),
+            [0.1, 0.2, 0.3]
+        );
+        assert_eq!(
+            varied_values("1..4", Varied::Seed).unwrap(),
+            [1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!(varied_values("", w).unwrap(), Vec::<f64>::new());
+        assert!(varied_values("0.2..0.8", w).unwrap_err().contains("step"));
+        assert!(varied_values("1.5", Varied::Seed)
+            .unwrap_err()
+            .contains("whole"));
+        assert!(varied_values("0.5, 2", w)
+            .unwrap_err()
+            .contains("from 0 to 1"));
+        assert!(varied_values("a", w).unwrap_err().contains("not a number"));
+        assert!(varied_values("0..5000", Varied::Seed)
+            .unwrap_err()
+            .contains("at most"));
+        assert!(varied_values("5..1", Varied::Seed)
+            .unwrap_err()
+            .contains("go up"));
+        assert_eq!(
+            Varied::parse("weight:depth"),
+            Some(Varied::Weight(Control::Depth))
+        );
+        assert_eq!(Varied::parse("seed"), Some(Varied::Seed));
+        assert_eq!(Varied::parse("weight:colour"), None);
     }
 }

@@ -3,8 +3,9 @@
 //! settings are kept for the next job while the app is open.
 
 use crate::api::{self, ApiError};
+use crate::model::{plural, varied_values, Varied};
 use crate::store::use_store;
-use cosmosq_shared::api::{JobInput, Preset, PresetInput, Prompt};
+use cosmosq_shared::api::{BulkJobsInput, JobInput, Preset, PresetInput, Prompt};
 use cosmosq_shared::job::defaults;
 use cosmosq_shared::{Control, JobConfigInput, Strength};
 use leptos::prelude::*;
@@ -233,20 +234,70 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
         Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
         None => {}
     });
+    // "Vary a setting": one job per value, added in one all-or-nothing request.
+    let vary = RwSignal::new(String::new());
+    let vary_text = RwSignal::new(String::new());
+    let varied = Memo::new(move |_| -> Result<Option<(Varied, Vec<f64>)>, String> {
+        let Some(what) = vary.with(|v| Varied::parse(v)) else {
+            return Ok(None);
+        };
+        let values = vary_text.with(|t| varied_values(t, what))?;
+        Ok((!values.is_empty()).then_some((what, values)))
+    });
+    let job_count = move || match varied.get() {
+        Ok(Some((_, values))) => values.len(),
+        _ => 1,
+    };
+    let add_many = Action::new_local(|input: &BulkJobsInput| {
+        let input = input.clone();
+        async move { api::add_jobs(&input).await }
+    });
+    Effect::new(move |_| match add_many.value().get() {
+        Some(Ok(added)) => {
+            error.set(None);
+            store.info(format!("Added {} jobs to the queue.", added.jobs.len()));
+            for job in added.jobs {
+                store.patch_job(job);
+            }
+            store.reload_queue();
+        }
+        Some(Err(e)) => error.set(Some(ApiError::plain(&e))),
+        None => {}
+    });
+    let pending = move || add.pending().get() || add_many.pending().get();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(p) = prompt.get_untracked() else {
             return;
         };
-        match settings.config(&p) {
-            Ok(config) => {
+        let config = match settings.config(&p) {
+            Ok(config) => config,
+            Err(e) => return error.set(Some(e)),
+        };
+        match varied.get_untracked() {
+            Err(e) => error.set(Some(e)),
+            Ok(None) => {
                 add.dispatch(JobInput {
                     prompt_id: p.id,
                     kind: None,
                     config,
                 });
             }
-            Err(e) => error.set(Some(e)),
+            Ok(Some((what, values))) => {
+                let jobs = values
+                    .into_iter()
+                    .map(|v| {
+                        let mut c = config.clone();
+                        what.apply(v, &mut c);
+                        JobInput {
+                            prompt_id: p.id.clone(),
+                            kind: None,
+                            config: c,
+                        }
+                    })
+                    .collect();
+                add_many.dispatch(BulkJobsInput { jobs });
+            }
         }
     };
     // Presets: choose one to fill the form; save the form under a name; delete the chosen.
@@ -306,7 +357,11 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
         Err(e) => error.set(Some(e)),
     };
     let needs_video = move |c: Control| prompt.with(|p| needs_video(c, p.as_ref()));
-    let any_active = move || prompt.with(|p| !settings.active(p.as_ref()).is_empty());
+    // A varied weight counts as active: its values set it.
+    let any_active = move || {
+        prompt.with(|p| !settings.active(p.as_ref()).is_empty())
+            || matches!(varied.get(), Ok(Some((Varied::Weight(_), v))) if v.iter().any(|w| *w > 0.0))
+    };
 
     view! {
         <form class="card add-to-queue" id="add-to-queue-form" on:submit=submit>
@@ -396,6 +451,28 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                     </label>
                 })}
             </div>
+            <div class="vary" id="vary">
+                <label>
+                    "Vary a setting "
+                    <select id="vary-setting" on:change=move |ev| vary.set(event_target_value(&ev))>
+                        <option value="">"— (one job)"</option>
+                        {Varied::choices().into_iter().map(|(value, label)| view! {
+                            <option value=value>{label}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <input type="text" id="vary-values" aria-label="values to vary over"
+                    placeholder="0.2, 0.4, 0.6  or  0.2..0.8 step 0.2"
+                    disabled=move || vary.with(String::is_empty)
+                    bind:value=vary_text/>
+                <span class="hint" id="vary-count">
+                    {move || match varied.get() {
+                        Ok(Some((_, values))) => plural(values.len(), "job"),
+                        Ok(None) => String::new(),
+                        Err(e) => e,
+                    }}
+                </span>
+            </div>
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
             <div class="actions">
                 <span class="hint">
@@ -405,9 +482,13 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                     type="submit"
                     class="primary"
                     id="add-to-queue"
-                    disabled=move || add.pending().get() || prompt.with(Option::is_none) || !any_active()
+                    disabled=move || pending() || prompt.with(Option::is_none) || !any_active() || varied.with(Result::is_err)
                 >
-                    {move || if add.pending().get() { "Adding…" } else { "Add to Queue" }}
+                    {move || match (pending(), job_count()) {
+                        (true, _) => "Adding…".to_string(),
+                        (false, 1) => "Add to Queue".to_string(),
+                        (false, n) => format!("Add {n} jobs"),
+                    }}
                 </button>
             </div>
         </form>

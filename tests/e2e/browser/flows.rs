@@ -475,3 +475,44 @@ async fn spa_presets_fill_save_and_delete() {
     .await;
     b.close().await;
 }
+
+/// "Vary a setting" in Add to Queue: a range of a weight shows its job count before the
+/// click, and one click adds them all (one bulk request); a bad range says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_vary_a_setting_adds_a_sweep_in_one_click() {
+    let app = start_daemon(&[]);
+    app.pause();
+    let prompt = app.create_prompt("a sweep from the browser");
+    let b = Browser::start().await;
+    b.goto(&format!("{}/prompts", app.base)).await;
+    b.click(&format!("tr.prompt-row[data-id='{prompt}']")).await;
+    b.set_range("#weight-depth", 0.5).await;
+    b.type_into("#set-seed", "7").await;
+    b.js(
+        "const s = document.querySelector('#vary-setting'); s.value = 'weight:edge'; \
+          s.dispatchEvent(new Event('change', {bubbles: true}));",
+    )
+    .await;
+    b.type_into("#vary-values", "0.2..0.6").await;
+    b.wait_text("#vary-count", "step").await;
+    b.type_into("#vary-values", "0.2..0.6 step 0.2").await;
+    b.wait_text("#vary-count", "3 jobs").await;
+    b.wait_text("#add-to-queue", "Add 3 jobs").await;
+    b.click("#add-to-queue").await;
+    b.until("the three jobs to be added", 20, || async {
+        app.jobs().len() == 3
+    })
+    .await;
+    let mut edges: Vec<f64> = app
+        .jobs()
+        .iter()
+        .map(|j| {
+            assert_eq!(j["config"]["weights"]["depth"], 0.5, "{j}");
+            assert_eq!(j["config"]["seed"], 7, "{j}");
+            j["config"]["weights"]["edge"].as_f64().unwrap()
+        })
+        .collect();
+    edges.sort_by(f64::total_cmp);
+    assert_eq!(edges, [0.2, 0.4, 0.6]);
+    b.close().await;
+}
