@@ -43,7 +43,10 @@ pub fn preview_plan(
 ) -> Result<Plan, String> {
     let jobs = preview_jobs(&queue.jobs, prompts);
     let limits = queue.settings.limits(queue.executor);
-    plan(&jobs, queue.settings.mode(), limits, cost).map_err(|e| e.to_string())
+    let mut plan = plan(&jobs, queue.settings.mode(), limits, cost).map_err(|e| e.to_string())?;
+    plan.excluded
+        .extend(cosmosq_shared::preview::waiting(&queue.jobs));
+    Ok(plan)
 }
 
 /// A synthetic queue of `n` jobs (varied controls, weights, settings and prompts), for the
@@ -107,6 +110,9 @@ pub fn synthetic_queue(n: usize, mix_controls: bool) -> (QueueView, PromptIndex)
             batch_id: None,
             outputs: JobOutputs::default(),
             error: None,
+            after: Vec::new(),
+            waiting_for: Vec::new(),
+            input_from: None,
         })
         .collect();
     let queue = QueueView {
@@ -152,6 +158,9 @@ mod tests {
             batch_id: None,
             outputs: JobOutputs::default(),
             error: None,
+            after: Vec::new(),
+            waiting_for: Vec::new(),
+            input_from: None,
         }
     }
 

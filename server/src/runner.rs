@@ -38,7 +38,25 @@ fn refused_inputs(queue: &Queue, claimed: &Claimed) -> Option<BatchResult> {
     let roots = &queue.config().allowed_roots;
     let mut refused = Vec::new();
     for (job, prompt) in &claimed.jobs {
-        let videos = std::iter::once(("input_video".to_string(), prompt.input_video.as_str()))
+        // An `input_from` job's input is the daemon's own output of another job: it must
+        // still be there, wherever `allowed_roots` point.
+        if job.input_from.is_some() && !std::path::Path::new(&prompt.input_video).is_file() {
+            refused.push((
+                job.id.clone(),
+                crate::error::Error::new(
+                    ErrorCode::InputRefused,
+                    format!("the output it upscales is gone: {}", prompt.input_video),
+                ),
+            ));
+            continue;
+        }
+        let own_input = job
+            .input_from
+            .is_none()
+            .then_some(prompt.input_video.as_str());
+        let videos = own_input
+            .map(|v| ("input_video".to_string(), v))
+            .into_iter()
             .chain(
                 prompt
                     .control_videos

@@ -196,6 +196,16 @@ pub struct Job {
     pub batch_id: Option<String>,
     pub outputs: JobOutputs,
     pub error: Option<ErrorBody>,
+    /// Jobs that must succeed before this one runs (`input_from` among them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Those of `after` that have not succeeded yet: while any is left, the job waits (no
+    /// plan takes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
+    /// An `upscale` job's input video is this job's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_from: Option<String>,
 }
 
 /// Body of `POST /api/v1/jobs`.
@@ -208,6 +218,13 @@ pub struct JobInput {
     pub kind: Option<JobKind>,
     #[serde(default)]
     pub config: JobConfigInput,
+    /// Ids of existing jobs that must succeed first; when one fails or is canceled, this job
+    /// fails with `dependency_failed` (retrying it queues this one again).
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// For an `upscale` job: the job whose output video is its input (it waits for it).
+    #[serde(default)]
+    pub input_from: Option<String>,
 }
 
 /// Named run settings that the web form and `cosmosq jobs add --preset NAME` start from.

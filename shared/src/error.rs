@@ -172,6 +172,12 @@ error_codes! {
     TextTooLong = "text_too_long", Invalid;
     /// A blank prompt text.
     TextRequired = "text_required", Invalid;
+    /// `after` or `input_from` names no job.
+    DependencyNotFound = "dependency_not_found", Invalid;
+    /// `input_from` on a job that is not an `upscale` job, or whose executor cannot upscale.
+    InputFromNeedsUpscale = "input_from_needs_upscale", Invalid;
+    /// `after` would make jobs wait for each other in a circle.
+    DependencyCycle = "dependency_cycle", Invalid;
     /// A preset name that is empty, too long or holds other than letters, digits, `-`, `_`,
     /// `.` and spaces.
     InvalidPresetName = "invalid_preset_name", Invalid;
@@ -287,6 +293,8 @@ error_codes! {
     SimulatedFailure = "simulated_failure", Outcome;
     /// Jobs of the batch had a video that no longer passes its checks.
     InputRefused = "input_refused", Outcome;
+    /// A job it waited for (`after`) failed or was canceled.
+    DependencyFailed = "dependency_failed", Outcome;
     /// The cluster lost the batch's job (Slurm's NODE_FAIL, PREEMPTED, BOOT_FAIL, a requeue,
     /// or a job Slurm no longer knows): its jobs went back to the queue.
     ClusterLost = "cluster_lost", Outcome;

@@ -7,7 +7,7 @@ use crate::model::{plural, varied_values, Varied};
 use crate::store::use_store;
 use cosmosq_shared::api::{BulkJobsInput, JobInput, Preset, PresetInput, Prompt};
 use cosmosq_shared::job::defaults;
-use cosmosq_shared::{Control, JobConfigInput, Strength};
+use cosmosq_shared::{Control, JobConfigInput, JobKind, Strength};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -218,9 +218,20 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
         let input = input.clone();
         async move { api::add_job(&input).await }
     });
+    // "Then upscale" (Transfer1): an upscale job of the new job's output, waiting for it.
+    let then_upscale = RwSignal::new(false);
     Effect::new(move |_| match add.value().get() {
         Some(Ok(job)) => {
             error.set(None);
+            if then_upscale.get_untracked() && job.kind == JobKind::Inference {
+                add.dispatch(JobInput {
+                    prompt_id: job.prompt_id.clone(),
+                    kind: Some(JobKind::Upscale),
+                    config: JobConfigInput::default(),
+                    after: Vec::new(),
+                    input_from: Some(job.id.clone()),
+                });
+            }
             store.info(format!(
                 "Added job {} to the queue{}.",
                 job.id,
@@ -281,6 +292,8 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                     prompt_id: p.id,
                     kind: None,
                     config,
+                    after: Vec::new(),
+                    input_from: None,
                 });
             }
             Ok(Some((what, values))) => {
@@ -293,6 +306,8 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                             prompt_id: p.id.clone(),
                             kind: None,
                             config: c,
+                            after: Vec::new(),
+                            input_from: None,
                         }
                     })
                     .collect();
@@ -444,6 +459,12 @@ pub fn AddToQueue(#[prop(into)] prompt: Signal<Option<Prompt>>) -> impl IntoView
                 <StrengthField label="Blur strength" id="set-blur" value=settings.blur/>
                 <StrengthField label="Canny threshold" id="set-canny" value=settings.canny/>
                 <NumberField label="FPS" id="set-fps" value=settings.fps step="1" placeholder=default_fps hint="Frames per second of the output; blank: the program's default (24 on Transfer1; Transfer2.5 keeps the input video's and has no such setting)"/>
+                {move || has_distilled().then(|| view! {
+                    <label class="check" title="Also add an upscale job (4K upscaler) of this job's output, which waits for it">
+                        <input type="checkbox" id="then-upscale" bind:checked=then_upscale/>
+                        "Then upscale"
+                    </label>
+                })}
                 {move || has_distilled().then(|| view! {
                     <label class="check" title="Transfer1's distilled edge model (--use_distilled): edge only, one step">
                         <input type="checkbox" id="set-distilled" bind:checked=settings.distilled/>

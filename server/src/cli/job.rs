@@ -114,6 +114,13 @@ pub struct AddArgs {
     /// all-or-nothing request. A value swept replaces the one given by its own option.
     #[arg(long, value_name = "SETTING=V1,V2,...", value_parser = parse_sweep)]
     sweep: Vec<Sweep>,
+    /// Run only after this job succeeded (repeatable); when it fails or is canceled, this
+    /// job fails with dependency_failed.
+    #[arg(long, value_name = "JOB_ID")]
+    after: Vec<String>,
+    /// For `--kind upscale`: upscale this job's output video (waits for it).
+    #[arg(long, value_name = "JOB_ID")]
+    input_from: Option<String>,
     /// Start from a preset's settings (`GET /api/v1/presets`); the options given here
     /// override them (a `--weight` replaces the preset's weight of that control).
     #[arg(long, value_name = "NAME")]
@@ -333,6 +340,8 @@ pub fn job_input(args: &AddArgs, preset: Option<&Preset>) -> Result<JobInput, Cl
                 base.distilled
             },
         },
+        after: args.after.clone(),
+        input_from: args.input_from.clone(),
     })
 }
 
@@ -707,6 +716,9 @@ mod tests {
             batch_id: None,
             outputs: JobOutputs::default(),
             error: None,
+            after: Vec::new(),
+            waiting_for: Vec::new(),
+            input_from: None,
         }
     }
 

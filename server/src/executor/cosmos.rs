@@ -419,6 +419,9 @@ mod tests {
                     batch_id: Some("bt_1".into()),
                     outputs: JobOutputs::default(),
                     error: None,
+                    after: Vec::new(),
+                    waiting_for: Vec::new(),
+                    input_from: None,
                 };
                 let prompt = Prompt {
                     id: format!("ps_{i}"),

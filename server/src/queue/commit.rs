@@ -70,6 +70,7 @@ impl Queue {
         }
         let mut change = Change::default();
         let out = f(&state, &mut change)?;
+        super::dependencies::propagate(&state, &mut change);
         if change.is_empty() {
             after(&mut state, &out);
             return Ok(out);

@@ -5,7 +5,9 @@ use super::Queue;
 use crate::error::Error;
 use crate::ids;
 use crate::store::{BatchRecord, Change, JobRecord};
-use cosmosq_shared::api::{BatchStatus, Job, JobFilter, JobInput, JobOutputs, JobStatus};
+use cosmosq_shared::api::{
+    BatchStatus, ErrorBody, Job, JobFilter, JobInput, JobOutputs, JobStatus,
+};
 use cosmosq_shared::ErrorCode;
 use cosmosq_shared::{JobConfig, JobConfigInput};
 use std::collections::BTreeMap;
@@ -41,7 +43,22 @@ impl Queue {
                 let kind = input.kind.unwrap_or_default();
                 let config = JobConfig::from_input_with(input.config, kind, &defaults)
                     .map_err(|e| Error::from(e).at(i))?;
-                Ok((input.prompt_id, kind, config))
+                if input.input_from.is_some() && kind != cosmosq_shared::JobKind::Upscale {
+                    return Err(Error::new(
+                        ErrorCode::InputFromNeedsUpscale,
+                        "input_from is for upscale jobs: their input video is that job's output",
+                    )
+                    .at(i));
+                }
+                let mut after = input.after;
+                if let Some(from) = &input.input_from {
+                    if !after.contains(from) {
+                        after.push(from.clone());
+                    }
+                }
+                let mut seen = std::collections::HashSet::new();
+                after.retain(|a| seen.insert(a.clone()));
+                Ok((input.prompt_id, kind, config, after, input.input_from))
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let count = items.len();
@@ -62,7 +79,7 @@ impl Queue {
             let mut meta = state.meta().clone();
             let now = ids::now();
             let mut ids = Vec::with_capacity(count);
-            for (i, (prompt_id, kind, config)) in items.into_iter().enumerate() {
+            for (i, (prompt_id, kind, config, after, input_from)) in items.into_iter().enumerate() {
                 let prompt = state.prompts.get(&prompt_id).ok_or_else(|| {
                     Error::new(
                         ErrorCode::UnknownPromptId,
@@ -71,6 +88,26 @@ impl Queue {
                     .at(i)
                 })?;
                 runnable(profile, kind, &config, prompt).map_err(|e| e.at(i))?;
+                // Only existing jobs can be named, so jobs never wait for each other in a circle.
+                let mut waiting_for = Vec::new();
+                let mut dead = None;
+                for a in &after {
+                    let Some(dep) = state.jobs.get(a) else {
+                        return Err(Error::new(
+                            ErrorCode::DependencyNotFound,
+                            format!("after/input_from: no job with id `{a}`"),
+                        )
+                        .at(i));
+                    };
+                    match dep.job.status {
+                        JobStatus::Succeeded => {}
+                        s @ (JobStatus::Failed | JobStatus::Canceled) => {
+                            dead.get_or_insert((a.clone(), s));
+                            waiting_for.push(a.clone());
+                        }
+                        _ => waiting_for.push(a.clone()),
+                    }
+                }
                 // Each key lies past every key of this change (`next_order` only grows), so
                 // only the stored order can hold it.
                 let order = state.free_order_key(meta.next_order, &Change::default());
@@ -90,21 +127,44 @@ impl Queue {
                     batch_id: None,
                     outputs: JobOutputs::default(),
                     error: None,
+                    after,
+                    waiting_for,
+                    input_from,
                 };
-                ids.push(job.id.clone());
-                change.jobs.push(JobRecord { job, order });
+                let mut record = JobRecord { job, order };
+                // Waiting for a job that failed or was canceled: it fails at once (retrying
+                // that job queues it again).
+                if let Some((a, s)) = dead {
+                    record.fail(
+                        ErrorBody::new(
+                            ErrorCode::DependencyFailed,
+                            format!("{a}, which this job waits for, {s}; retry it to queue this job again"),
+                        ),
+                        None,
+                        &now,
+                    );
+                }
+                ids.push(record.job.id.clone());
+                change.jobs.push(record);
             }
             change.meta = Some(meta);
             Ok(ids)
         }, |state, ids: &Vec<String>| {
-            // The new jobs are the last ones, in order: their positions need no count.
-            let first = state.order.len() - ids.len();
+            // The new queued jobs are the last ones, in order: their positions need no count
+            // (one that failed at once, its dependency dead, has none).
+            let queued = ids
+                .iter()
+                .filter(|id| state.jobs[*id].job.status == JobStatus::Queued)
+                .count();
+            let mut next = state.order.len() - queued;
             added = ids
                 .iter()
-                .enumerate()
-                .map(|(i, id)| {
+                .map(|id| {
                     let mut job = state.jobs[id].job.clone();
-                    job.position = Some((first + i + 1) as u32);
+                    if job.status == JobStatus::Queued {
+                        next += 1;
+                        job.position = Some(next as u32);
+                    }
                     job
                 })
                 .collect();

@@ -79,11 +79,7 @@ impl Queue {
             {
                 continue;
             }
-            let prompt = state
-                .prompts
-                .get(&job.job.prompt_id)
-                .cloned()
-                .ok_or_else(|| Error::internal(format!("job {id} has no prompt")))?;
+            let prompt = state.run_prompt(&job.job)?;
             jobs.push((job.job.clone(), prompt));
         }
         let cancel = CancellationToken::new();

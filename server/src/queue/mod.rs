@@ -23,6 +23,7 @@
 //! The HTTP layer and the workers only call the public methods; nothing here knows HTTP.
 
 mod commit;
+mod dependencies;
 mod jobs;
 mod launched;
 mod oom;

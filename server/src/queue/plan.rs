@@ -26,6 +26,8 @@ pub(super) struct Free {
     /// The queue's planner limits (settings and executor).
     pub(super) limits: Limits,
     pub(super) paused: bool,
+    /// Queued jobs that wait for others, with why no plan takes them.
+    pub(super) waiting: Vec<cosmosq_shared::plan::Excluded>,
 }
 
 impl State {
@@ -39,7 +41,13 @@ impl State {
             .filter(|id| preview::plans(&self.jobs[*id].job))
             .map(|id| self.plan_jobs[id].clone())
             .collect();
+        let waiting = if self.with_after.is_empty() {
+            Vec::new()
+        } else {
+            preview::waiting(self.order.values().map(|id| &self.jobs[id].job))
+        };
         Free {
+            waiting,
             version: self.version,
             jobs,
             cost: self.cost.clone(),
@@ -82,7 +90,9 @@ impl State {
 impl Free {
     fn plan(&self, mode: PlanMode, limits: Limits) -> Result<Plan, Error> {
         let jobs: Vec<PlanJob> = self.jobs.iter().map(|j| PlanJob::clone(j)).collect();
-        Ok(plan(&jobs, mode, limits, &self.cost)?)
+        let mut plan = plan(&jobs, mode, limits, &self.cost)?;
+        plan.excluded.extend(self.waiting.iter().cloned());
+        Ok(plan)
     }
 
     /// The plan with id `plan_id` among the candidates (the remembered preview's mode and

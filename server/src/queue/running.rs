@@ -85,11 +85,7 @@ impl Queue {
                 for id in &record.batch.job_ids {
                     let mut job = state.jobs[id].clone();
                     job.start(&record.batch.id, &now);
-                    let prompt = state
-                        .prompts
-                        .get(&job.job.prompt_id)
-                        .cloned()
-                        .ok_or_else(|| Error::internal(format!("job {id} has no prompt")))?;
+                    let prompt = state.run_prompt(&job.job)?;
                     jobs.push((job.job.clone(), prompt));
                     change.jobs.push(job);
                 }

@@ -30,6 +30,8 @@ pub(super) struct State {
     pub(super) order: BTreeMap<u64, String>,
     /// Ids of the running jobs (so the queue view need not scan every job).
     pub(super) running: HashSet<String>,
+    /// Ids of the jobs that name others in `after` (see `dependencies`).
+    pub(super) with_after: HashSet<String>,
     /// The planner's view of each queued job, kept with the job, so a plan's input is taken
     /// under the lock by sharing (100,000 copies took 60 ms there).
     pub(super) plan_jobs: HashMap<String, Arc<PlanJob>>,
@@ -88,6 +90,25 @@ impl State {
         let mut job = record.job.clone();
         job.position = self.position(record);
         job
+    }
+
+    /// The prompt a job runs with: its own, with the input video of the job it takes its
+    /// input from (`input_from`: that job's output) when it names one.
+    pub(super) fn run_prompt(&self, job: &Job) -> Result<Prompt, Error> {
+        let mut prompt = self
+            .prompts
+            .get(&job.prompt_id)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("job {} has no prompt", job.id)))?;
+        if let Some(from) = &job.input_from {
+            let video = self
+                .jobs
+                .get(from)
+                .and_then(|r| r.job.outputs.video.clone())
+                .ok_or_else(|| Error::internal(format!("job {from} left no output video")))?;
+            prompt.input_video = video;
+        }
+        Ok(prompt)
     }
 
     pub(super) fn batch_view(&self, record: &BatchRecord) -> Batch {
@@ -151,6 +172,9 @@ impl State {
         }
         for record in change.jobs {
             *self.counts.get_mut(record.job.status) += 1;
+            if !record.job.after.is_empty() {
+                self.with_after.insert(record.job.id.clone());
+            }
             match record.job.status {
                 JobStatus::Queued => {
                     self.order.insert(record.order, record.job.id.clone());

@@ -185,6 +185,8 @@ fn add(queue: &Queue, prompt: &str, weights: &[(&str, f64)]) -> String {
                 weights: weights.iter().map(|(c, w)| (c.to_string(), *w)).collect(),
                 ..JobConfigInput::default()
             },
+            after: Vec::new(),
+            input_from: None,
         })
         .unwrap()
         .id

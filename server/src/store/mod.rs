@@ -401,6 +401,9 @@ mod tests {
                 batch_id: None,
                 outputs: JobOutputs::default(),
                 error: None,
+                after: Vec::new(),
+                waiting_for: Vec::new(),
+                input_from: None,
             },
             order: 7,
         }
