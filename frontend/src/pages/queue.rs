@@ -199,6 +199,15 @@ pub fn QueuePage() -> impl IntoView {
                                         {j.batch_id.clone().filter(|_| j.status == JobStatus::Queued).map(|b| view! {
                                             <span class="muted small block" title=b.clone()>"in plan · " {short_id(&b).to_string()}</span>
                                         })}
+                                        {(!j.waiting_for.is_empty()).then(|| {
+                                            let ids = j.waiting_for.join(", ");
+                                            let short: Vec<&str> = j.waiting_for.iter().map(|w| short_id(w)).collect();
+                                            view! {
+                                                <span class="muted small block waits-for" title=format!("waits for {ids}")>
+                                                    {format!("waits for {}", short.join(", "))}
+                                                </span>
+                                            }
+                                        })}
                                     </td>
                                     <td class="row-actions">
                                         <button class="icon move-top" title="Move to the top" disabled=!movable || pos <= 1 on:click=op(JobOp::MoveTo(1))>"⤒"</button>

@@ -516,3 +516,38 @@ async fn spa_vary_a_setting_adds_a_sweep_in_one_click() {
     assert_eq!(edges, [0.2, 0.4, 0.6]);
     b.close().await;
 }
+
+/// "Then upscale": one click adds the job and an upscale of its output that waits for it;
+/// the queue shows what it waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_then_upscale_adds_an_upscale_that_waits() {
+    let app = start_daemon(&[]);
+    app.pause();
+    let prompt = app.create_prompt("then upscale it");
+    let b = Browser::start().await;
+    b.goto(&format!("{}/prompts", app.base)).await;
+    b.click(&format!("tr.prompt-row[data-id='{prompt}']")).await;
+    b.set_range("#weight-edge", 0.5).await;
+    b.click("#then-upscale").await;
+    b.click("#add-to-queue").await;
+    b.until("the job and its upscale", 20, || async {
+        app.jobs().len() == 2
+    })
+    .await;
+    let jobs = app.jobs();
+    let first = jobs.iter().find(|j| j["kind"] == "inference").unwrap();
+    let up = jobs.iter().find(|j| j["kind"] == "upscale").unwrap();
+    assert_eq!(up["input_from"], first["id"]);
+    assert_eq!(up["waiting_for"], json!([first["id"]]));
+    b.goto(&format!("{}/queue", app.base)).await;
+    let up_id = up["id"].as_str().unwrap();
+    b.wait_text(
+        &format!("tr.job-row[data-id='{up_id}'] .waits-for"),
+        "waits for",
+    )
+    .await;
+    app.resume();
+    app.wait_idle(60);
+    assert_eq!(app.job(up_id)["status"], "succeeded");
+    b.close().await;
+}
