@@ -113,6 +113,8 @@ pub fn synthetic_queue(n: usize, mix_controls: bool) -> (QueueView, PromptIndex)
             after: Vec::new(),
             waiting_for: Vec::new(),
             input_from: None,
+            pinned: false,
+            pruned: false,
         })
         .collect();
     let queue = QueueView {
@@ -161,6 +163,8 @@ mod tests {
             after: Vec::new(),
             waiting_for: Vec::new(),
             input_from: None,
+            pinned: false,
+            pruned: false,
         }
     }
 

@@ -206,6 +206,12 @@ pub struct Job {
     /// An `upscale` job's input video is this job's output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_from: Option<String>,
+    /// Kept by the retention (`POST /api/v1/jobs/{id}/pin`).
+    #[serde(default)]
+    pub pinned: bool,
+    /// The retention removed its output files (`[retention]`); the job and its settings stay.
+    #[serde(default)]
+    pub pruned: bool,
 }
 
 /// Body of `POST /api/v1/jobs`.
@@ -225,6 +231,30 @@ pub struct JobInput {
     /// For an `upscale` job: the job whose output video is its input (it waits for it).
     #[serde(default)]
     pub input_from: Option<String>,
+}
+
+/// Disk use of the daemon (`GET /api/v1/storage`), in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StorageView {
+    /// Output files of the jobs the daemon keeps (videos, control videos, params).
+    pub outputs_bytes: u64,
+    /// Batch logs (`run.log`).
+    pub logs_bytes: u64,
+    /// The database.
+    pub store_bytes: u64,
+    /// Free space on the data directory's filesystem (for an unprivileged user).
+    pub free_bytes: u64,
+    /// Size of that filesystem.
+    pub total_bytes: u64,
+    /// Free space is below 10% of the filesystem or below 5 GB.
+    pub low_disk: bool,
+    /// `[retention] keep_days` (finished jobs' outputs older than this are removed).
+    pub keep_days: Option<f64>,
+    /// `[retention] max_output_bytes` (the oldest unpinned outputs go first above it).
+    pub max_output_bytes: Option<u64>,
+    /// Jobs whose outputs the retention removed.
+    pub pruned_jobs: u64,
 }
 
 /// Named run settings that the web form and `cosmosq jobs add --preset NAME` start from.

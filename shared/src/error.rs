@@ -247,6 +247,8 @@ error_codes! {
     TooManyPresets = "too_many_presets", Conflict;
     /// Only queued jobs can move.
     JobNotQueued = "job_not_queued", Conflict;
+    /// The job is queued or running: only a finished job can be deleted.
+    JobNotFinished = "job_not_finished", Conflict;
     /// The job waits in a batch of an executed plan.
     JobInPendingBatch = "job_in_pending_batch", Conflict;
     /// The job already finished.

@@ -15,6 +15,7 @@ mod perf_paths;
 mod plan_cli;
 mod presets;
 mod queue_flow;
+mod retention;
 mod slurm;
 mod support;
 mod trust;

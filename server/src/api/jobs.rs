@@ -4,7 +4,7 @@ use super::{blocking, Body, Documented};
 use crate::api::error::ErrorResponse;
 use crate::error::Result;
 use crate::queue::Queue;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use cosmosq_shared::api::{
     BulkJobs, BulkJobsInput, Job, JobEdit, JobFilter, JobInput, JobStatus, MoveInput, MAX_BULK_JOBS,
 };
@@ -22,7 +22,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(Documented(show))
         .service(Documented(cancel))
         .service(Documented(move_to))
-        .service(Documented(retry));
+        .service(Documented(retry))
+        .service(Documented(remove))
+        .service(Documented(pin))
+        .service(Documented(unpin));
 }
 
 /// Add one job at the bottom of the queue.
@@ -173,6 +176,52 @@ async fn list(queue: web::Data<Queue>, query: web::Query<ListQuery>) -> HttpResp
 #[get("/jobs/{id}")]
 async fn show(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(queue.job(&id)?))
+}
+
+/// Delete a finished job and its output files (its batch's log stays).
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "delete_job",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "`job_not_finished`: queued or running", body = ErrorResponse),
+    )
+)]
+#[delete("/jobs/{id}")]
+async fn remove(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    blocking(move || q.delete_job(&id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Keep the job's outputs from the retention (`[retention]`).
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "pin_job",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorResponse))
+)]
+#[post("/jobs/{id}/pin")]
+async fn pin(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.pin_job(&id, true)).await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// Let the retention remove the job's outputs again.
+#[utoipa::path(
+    tag = "jobs",
+    operation_id = "unpin_job",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorResponse))
+)]
+#[post("/jobs/{id}/unpin")]
+async fn unpin(queue: web::Data<Queue>, id: web::Path<String>) -> Result<HttpResponse> {
+    let q = queue.into_inner();
+    let job = blocking(move || q.pin_job(&id, false)).await?;
+    Ok(HttpResponse::Ok().json(job))
 }
 
 /// Cancel a queued or running job. A running job's batch stops; its other jobs go back to

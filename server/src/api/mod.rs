@@ -18,6 +18,7 @@ mod presets;
 mod prompts;
 mod queue;
 mod routing;
+mod storage;
 
 use crate::error::Error;
 use actix_web::web;
@@ -39,6 +40,7 @@ pub fn configure_v1(cfg: &mut ServiceConfig) {
     queue::configure(cfg);
     batches::configure(cfg);
     events::configure(cfg);
+    storage::configure(cfg);
     cfg.default_service(web::to(unrouted));
 }
 

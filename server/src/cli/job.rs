@@ -719,6 +719,8 @@ mod tests {
             after: Vec::new(),
             waiting_for: Vec::new(),
             input_from: None,
+            pinned: false,
+            pruned: false,
         }
     }
 

@@ -42,8 +42,32 @@ pub struct Config {
     pub probe_timeout_seconds: f64,
     pub queue: QueueConfig,
     pub executor: ExecutorConfig,
+    /// What happens to finished jobs' outputs over time.
+    pub retention: RetentionConfig,
     /// Cost-model parameters (see `cosmosq_shared::cost`); omitted ones keep the defaults.
     pub cost_model: CostModel,
+}
+
+/// `[retention]`: finished, unpinned jobs' output files are removed (the job stays, marked
+/// `pruned`) once older than `keep_days`, and the oldest first while all outputs take more
+/// than `max_output_bytes`. Unset = kept forever.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub keep_days: Option<f64>,
+    pub max_output_bytes: Option<u64>,
+    /// How often the retention runs, in seconds.
+    pub check_seconds: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_days: None,
+            max_output_bytes: None,
+            check_seconds: 60.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +288,7 @@ impl Default for Config {
             probe_timeout_seconds: 30.0,
             queue: QueueConfig::default(),
             executor: ExecutorConfig::default(),
+            retention: RetentionConfig::default(),
             cost_model: CostModel::default(),
         }
     }

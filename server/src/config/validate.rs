@@ -89,6 +89,13 @@ impl Config {
                 return Err(format!("executor.{what} must be a number >= 0"));
             }
         }
+        let r = &self.retention;
+        if r.keep_days.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+            return Err("retention.keep_days must be a number above 0".into());
+        }
+        if !(r.check_seconds.is_finite() && r.check_seconds >= 0.05) {
+            return Err("retention.check_seconds must be a number >= 0.05".into());
+        }
         if self.max_event_streams == 0 {
             return Err("max_event_streams must be at least 1".into());
         }

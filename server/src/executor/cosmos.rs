@@ -422,6 +422,8 @@ mod tests {
                     after: Vec::new(),
                     waiting_for: Vec::new(),
                     input_from: None,
+                    pinned: false,
+                    pruned: false,
                 };
                 let prompt = Prompt {
                     id: format!("ps_{i}"),

@@ -130,6 +130,8 @@ impl Queue {
                     after,
                     waiting_for,
                     input_from,
+                    pinned: false,
+                    pruned: false,
                 };
                 let mut record = JobRecord { job, order };
                 // Waiting for a job that failed or was canceled: it fails at once (retrying

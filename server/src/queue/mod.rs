@@ -32,6 +32,7 @@ mod presets;
 mod prompts;
 mod recovery;
 mod refit;
+mod retention;
 mod running;
 mod state;
 #[cfg(test)]
@@ -57,6 +58,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use commit::{exit_on_storage_failure, OnStorageFailure, STORAGE_FAILURE_EXIT};
+pub use retention::retention_loop;
 pub use view::ViewBytes;
 
 /// The queue of prompts, jobs and batches: its state in memory, kept in step with the store.

@@ -44,6 +44,7 @@ impl Queue {
                     .map(|p| (p.id.clone(), Some(p)))
                     .collect(),
                 jobs: snapshot.jobs,
+                removed_jobs: Vec::new(),
                 batches: snapshot.batches,
                 meta: None,
             });

@@ -192,6 +192,17 @@ impl State {
             }
             self.jobs.insert(record.job.id.clone(), record);
         }
+        for id in change.removed_jobs {
+            if let Some(old) = self.jobs.remove(&id) {
+                *self.counts.get_mut(old.job.status) -= 1;
+                if old.job.status == JobStatus::Queued {
+                    self.order.remove(&old.order);
+                }
+                self.running.remove(&id);
+                self.plan_jobs.remove(&id);
+                self.with_after.remove(&id);
+            }
+        }
         for record in change.batches {
             if let Some(old) = self.batches.get(&record.batch.id) {
                 if old.batch.status == BatchStatus::Pending {

@@ -116,6 +116,8 @@ pub struct Snapshot {
 pub struct Change {
     pub prompts: Vec<(String, Option<Prompt>)>,
     pub jobs: Vec<JobRecord>,
+    /// Jobs deleted (finished ones a user or the retention removed).
+    pub removed_jobs: Vec<String>,
     pub batches: Vec<BatchRecord>,
     pub meta: Option<Meta>,
 }
@@ -124,6 +126,7 @@ impl Change {
     pub fn is_empty(&self) -> bool {
         self.prompts.is_empty()
             && self.jobs.is_empty()
+            && self.removed_jobs.is_empty()
             && self.batches.is_empty()
             && self.meta.is_none()
     }
@@ -362,6 +365,9 @@ impl Store {
                 for (id, value) in &jobs {
                     put(tj, id, Some(value.clone()))?;
                 }
+                for id in &change.removed_jobs {
+                    put(tj, id, None)?;
+                }
                 for (id, value) in &batches {
                     put(tb, id, Some(value.clone()))?;
                 }
@@ -404,6 +410,8 @@ mod tests {
                 after: Vec::new(),
                 waiting_for: Vec::new(),
                 input_from: None,
+                pinned: false,
+                pruned: false,
             },
             order: 7,
         }
