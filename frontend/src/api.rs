@@ -173,6 +173,10 @@ pub async fn delete_prompt(id: &str) -> ApiResult<()> {
     send(request).await.map(|_| ())
 }
 
+pub async fn disk_use() -> ApiResult<cosmosq_shared::api::StorageView> {
+    json(get("/api/v1/storage")).await
+}
+
 pub async fn presets() -> ApiResult<Vec<Preset>> {
     json(get("/api/v1/presets")).await
 }

@@ -36,6 +36,22 @@ pub fn format_speedup(speedup: f64) -> String {
     }
 }
 
+/// `512 B`, `3.4 MB`, `1.2 GB` (powers of 1000).
+pub fn format_bytes(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 /// `1 job`, `3 jobs`, `2 batches`.
 pub fn plural(n: usize, noun: &str) -> String {
     let suffix = match (n, noun.ends_with("ch") || noun.ends_with('s')) {
@@ -441,5 +457,12 @@ mod tests {
         );
         assert_eq!(Varied::parse("seed"), Some(Varied::Seed));
         assert_eq!(Varied::parse("weight:colour"), None);
+    }
+
+    #[test]
+    fn bytes_read_as_people_write_them() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(3_400_000), "3.4 MB");
+        assert_eq!(format_bytes(1_249_000_000), "1.2 GB");
     }
 }

@@ -108,7 +108,11 @@ fn fuzz_wrong_method_is_405_with_allow() {
     for (method, path, allow) in [
         ("TRACE", "/api/v1/queue", "GET"),
         ("DELETE", "/api/v1/jobs", "GET, POST"),
-        ("PUT", "/api/v1/jobs/jb_0000000000000000", "GET, PATCH"),
+        (
+            "PUT",
+            "/api/v1/jobs/jb_0000000000000000",
+            "GET, DELETE, PATCH",
+        ),
         ("OPTIONS", "/api/v1/prompts/ps_0", "GET, DELETE"),
         ("GET", "/api/v1/queue/pause", "POST"),
         ("TRACE", "/healthz", "GET"),

@@ -4,7 +4,7 @@
 use crate::api;
 use crate::components::badges::{ControlBadges, JobStatusBadge};
 use crate::components::video::OutputVideo;
-use crate::model::{self, format_seconds, short_id, RunFilter};
+use crate::model::{self, format_bytes, format_seconds, short_id, RunFilter};
 use crate::store::use_store;
 use cosmosq_shared::api::{Batch, Job, JobStatus};
 use cosmosq_shared::Profile;
@@ -56,11 +56,43 @@ pub fn RunsPage() -> impl IntoView {
         )
     };
 
+    // Disk use, read when the page opens.
+    let storage = RwSignal::new(None::<cosmosq_shared::api::StorageView>);
+    leptos::task::spawn_local(async move {
+        if let Ok(s) = crate::api::disk_use().await {
+            storage.set(Some(s));
+        }
+    });
+
     view! {
         <div class="page-head">
             <div>
                 <h1>"Runs"</h1>
                 <p class="sub">"Finished jobs with their outputs, newest first."</p>
+                {move || storage.get().map(|s| {
+                    let line = format!(
+                        "Outputs {} · logs {} · store {} · {} free of {}",
+                        format_bytes(s.outputs_bytes),
+                        format_bytes(s.logs_bytes),
+                        format_bytes(s.store_bytes),
+                        format_bytes(s.free_bytes),
+                        format_bytes(s.total_bytes),
+                    );
+                    let retention = match (s.keep_days, s.max_output_bytes) {
+                        (None, None) => String::new(),
+                        (days, max) => format!(
+                            " · retention: {}{}",
+                            days.map(|d| format!("{d} days")).unwrap_or_default(),
+                            max.map(|m| format!(" {} max", format_bytes(m))).unwrap_or_default(),
+                        ),
+                    };
+                    view! {
+                        <p class="sub storage" id="storage" class:warn=s.low_disk>
+                            {line}{retention}
+                            {s.low_disk.then_some(" — the disk is running low: delete or pin runs, or set [retention]")}
+                        </p>
+                    }
+                })}
             </div>
             <div class="filters">
                 {move || prompt_label().map(|name| view! {

@@ -549,5 +549,8 @@ async fn spa_then_upscale_adds_an_upscale_that_waits() {
     app.resume();
     app.wait_idle(60);
     assert_eq!(app.job(up_id)["status"], "succeeded");
+    // The Runs page shows the disk use.
+    b.goto(&format!("{}/runs", app.base)).await;
+    b.wait_text("#storage", "free of").await;
     b.close().await;
 }
