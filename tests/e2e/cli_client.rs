@@ -249,3 +249,81 @@ fn jobs_import_adds_a_jsonl_or_csv_file_in_one_request_or_nothing() {
     );
     assert_eq!(app.jobs().len(), 5);
 }
+
+#[test]
+fn jobs_pull_downloads_outputs_with_their_settings_and_resumes() {
+    let app = TestApp::start(&[("COSMOSQ_EXECUTOR__TIME_SCALE", "0.0005")]);
+    let video = test_video();
+    let p = ok(
+        &app,
+        &[
+            "prompts",
+            "add",
+            "--text",
+            "pull me",
+            "--video",
+            video.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    let other = ok(
+        &app,
+        &[
+            "prompts",
+            "add",
+            "--text",
+            "not me",
+            "--video",
+            video.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    let a = ok(&app, &["jobs", "add", &p, "--weight", "edge=0.5", "-q"]);
+    let b = ok(
+        &app,
+        &[
+            "jobs",
+            "add",
+            &p,
+            "--weight",
+            "depth=0.5",
+            "--seed",
+            "9",
+            "-q",
+        ],
+    );
+    ok(&app, &["jobs", "add", &other, "--weight", "seg=0.5", "-q"]);
+    app.wait_idle(60);
+    let dest = tempfile::tempdir().unwrap();
+    let d = dest.path().to_str().unwrap();
+    let out = ok(&app, &["jobs", "pull", "--prompt", &p, "--dest", d]);
+    assert!(out.starts_with("copied 2 jobs"), "{out}");
+    let mut names: Vec<String> = std::fs::read_dir(dest.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut want = vec![
+        format!("{a}.json"),
+        format!("{a}.mp4"),
+        format!("{b}.json"),
+        format!("{b}.mp4"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(
+        std::fs::metadata(dest.path().join(format!("{a}.mp4")))
+            .unwrap()
+            .len(),
+        std::fs::metadata(&video).unwrap().len(),
+        "the simulated output is the input clip"
+    );
+    let settings: Value =
+        serde_json::from_slice(&std::fs::read(dest.path().join(format!("{b}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(settings["config"]["seed"], 9);
+    // Again: nothing to copy.
+    let out = ok(&app, &["jobs", "pull", "--prompt", &p, "--dest", d]);
+    assert!(out.starts_with("copied 0 jobs (0 bytes)"), "{out}");
+    assert!(out.contains("2 already there"), "{out}");
+}

@@ -130,6 +130,30 @@ impl Client {
         Ok(EventStream::new(BufReader::new(reader)))
     }
 
+    /// Download `path` into the file `to` (through `<to>.part`, renamed once complete, so an
+    /// interrupted download never looks finished). Returns the bytes written.
+    pub fn download(&self, path: &str, to: &std::path::Path) -> Result<u64, CliError> {
+        let url = self.url(path);
+        let request = self.authorize(self.agent.get(&url));
+        let response = request.call().map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = read_body(response).unwrap_or_default();
+            let reply = Reply { status, body };
+            return Err(status_error(&self.base, &reply, self.token.is_some()));
+        }
+        let part = to.with_extension("part");
+        let io = |e: std::io::Error| {
+            CliError::unavailable(format!("cannot write {}: {e}", part.display()))
+        };
+        let mut file = std::fs::File::create(&part).map_err(io)?;
+        let mut reader = response.into_body().into_reader();
+        let n = std::io::copy(&mut reader, &mut file).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&part, to).map_err(io)?;
+        Ok(n)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

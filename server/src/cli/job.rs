@@ -54,6 +54,20 @@ pub enum JobCommand {
         #[command(flatten)]
         output: AddOutput,
     },
+    /// Download finished jobs' output videos into DIR, each with its job (settings, outputs)
+    /// as JSON beside it (`<job id>.mp4`, `<job id>.json`). Resumable: a job whose files are
+    /// there is skipped.
+    Pull {
+        /// Only jobs with this status (default succeeded).
+        #[arg(long, default_value = "succeeded")]
+        status: JobStatus,
+        /// Only jobs of this prompt (`ps_...`).
+        #[arg(long, value_name = "PROMPT_ID")]
+        prompt: Option<String>,
+        /// Where the files go (created when missing).
+        #[arg(long, value_name = "DIR")]
+        dest: std::path::PathBuf,
+    },
     /// Wait until the jobs are done: exit 0 when all succeeded, 1 when any failed or was
     /// canceled, 2 when the timeout passed first.
     Wait {
@@ -442,6 +456,44 @@ fn confirm(question: &str) -> Result<bool, CliError> {
     ))
 }
 
+/// `jobs pull`: each matching job with an output video, unless its files are there already.
+fn pull(
+    client: &Client,
+    status: JobStatus,
+    prompt: Option<&str>,
+    dest: &std::path::Path,
+) -> Result<(), CliError> {
+    std::fs::create_dir_all(dest)
+        .map_err(|e| CliError::bad_input(format!("cannot create {}: {e}", dest.display())))?;
+    let query = [("status", status.as_str().to_string())];
+    let jobs: Vec<Job> = client.get_query(&format!("{API}/jobs"), &query)?;
+    let (mut copied, mut skipped, mut bytes) = (0, 0, 0u64);
+    for job in jobs
+        .iter()
+        .filter(|j| prompt.is_none_or(|p| j.prompt_id == p))
+        .filter(|j| j.outputs.video.is_some())
+    {
+        let video = dest.join(format!("{}.mp4", job.id));
+        let meta = dest.join(format!("{}.json", job.id));
+        if video.is_file() && meta.is_file() {
+            skipped += 1;
+            continue;
+        }
+        bytes += client.download(&format!("{}/output", job_path(&job.id)), &video)?;
+        let text = serde_json::to_string_pretty(job).expect("a job serialises");
+        let part = meta.with_extension("json.part");
+        std::fs::write(&part, text + "\n")
+            .and_then(|_| std::fs::rename(&part, &meta))
+            .map_err(|e| CliError::unavailable(format!("cannot write {}: {e}", meta.display())))?;
+        copied += 1;
+    }
+    println!(
+        "copied {copied} jobs ({bytes} bytes) into {}, {skipped} already there",
+        dest.display()
+    );
+    Ok(())
+}
+
 /// The jobs one bulk request added: their ids (`-q`), JSON, or a line each.
 fn show_added(added: &BulkJobs, output: &AddOutput) {
     if output.quiet {
@@ -516,6 +568,11 @@ pub fn run(remote: &Remote, command: JobCommand) -> Result<(), CliError> {
                 client.post(&format!("{API}/jobs/bulk"), &BulkJobsInput { jobs })?;
             show_added(&added, &output);
         }
+        JobCommand::Pull {
+            status,
+            prompt,
+            dest,
+        } => pull(&client, status, prompt.as_deref(), &dest)?,
         JobCommand::Wait { ids, timeout } => super::wait::wait(&client, &ids, timeout)?,
     }
     Ok(())
