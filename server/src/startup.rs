@@ -180,6 +180,7 @@ impl Application {
         let executor = executor::from_config(&config);
         let mut workers = runner::adopt_all(queue.clone(), executor.clone());
         workers.push(tokio::spawn(crate::queue::retention_loop(queue.clone())));
+        workers.push(tokio::spawn(crate::queue::deliver_loop(queue.clone())));
         workers.extend(
             config
                 .executor

@@ -10,6 +10,7 @@ mod dependencies;
 mod durability;
 mod executors;
 mod limits;
+mod notify;
 mod openapi;
 mod perf_paths;
 mod plan_cli;

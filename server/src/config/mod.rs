@@ -44,8 +44,36 @@ pub struct Config {
     pub executor: ExecutorConfig,
     /// What happens to finished jobs' outputs over time.
     pub retention: RetentionConfig,
+    /// Webhooks (`[[notify]]`): a signed JSON POST per event, at least once.
+    pub notify: Vec<NotifyConfig>,
     /// Cost-model parameters (see `cosmosq_shared::cost`); omitted ones keep the defaults.
     pub cost_model: CostModel,
+}
+
+/// One `[[notify]]` receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `http://host:port/path` (plain HTTP: put a TLS proxy in front for another host).
+    pub url: String,
+    /// Among `job.succeeded`, `job.failed`, `batch.finished`, `queue.drained`; default all.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    /// When set, each body is signed: `X-Cosmosq-Signature: sha256=<hex HMAC-SHA256>`.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// The events a receiver can ask for.
+pub const NOTIFY_EVENTS: [&str; 4] = [
+    "job.succeeded",
+    "job.failed",
+    "batch.finished",
+    "queue.drained",
+];
+
+fn all_events() -> Vec<String> {
+    NOTIFY_EVENTS.iter().map(|e| e.to_string()).collect()
 }
 
 /// `[retention]`: finished, unpinned jobs' output files are removed (the job stays, marked
@@ -289,6 +317,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             executor: ExecutorConfig::default(),
             retention: RetentionConfig::default(),
+            notify: Vec::new(),
             cost_model: CostModel::default(),
         }
     }

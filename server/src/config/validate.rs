@@ -89,6 +89,24 @@ impl Config {
                 return Err(format!("executor.{what} must be a number >= 0"));
             }
         }
+        for (i, n) in self.notify.iter().enumerate() {
+            if !n.url.starts_with("http://") || n.url.len() <= "http://".len() {
+                return Err(format!(
+                    "notify[{i}].url must be an http:// URL (plain HTTP; put a TLS proxy in front for https), got {:?}",
+                    n.url
+                ));
+            }
+            if let Some(e) = n
+                .events
+                .iter()
+                .find(|e| !super::NOTIFY_EVENTS.contains(&e.as_str()))
+            {
+                return Err(format!(
+                    "notify[{i}].events: unknown event {e:?} (one of {})",
+                    super::NOTIFY_EVENTS.join(", ")
+                ));
+            }
+        }
         let r = &self.retention;
         if r.keep_days.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
             return Err("retention.keep_days must be a number above 0".into());

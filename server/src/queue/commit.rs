@@ -71,6 +71,7 @@ impl Queue {
         let mut change = Change::default();
         let out = f(&state, &mut change)?;
         super::dependencies::propagate(&state, &mut change);
+        super::notify::enqueue(&state, &mut change, &self.config);
         if change.is_empty() {
             after(&mut state, &out);
             return Ok(out);

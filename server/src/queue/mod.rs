@@ -26,6 +26,7 @@ mod commit;
 mod dependencies;
 mod jobs;
 mod launched;
+mod notify;
 mod oom;
 mod plan;
 mod presets;
@@ -58,6 +59,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use commit::{exit_on_storage_failure, OnStorageFailure, STORAGE_FAILURE_EXIT};
+pub use notify::{deliver_loop, signature};
 pub use retention::retention_loop;
 pub use view::ViewBytes;
 

@@ -47,6 +47,11 @@ impl Queue {
                 removed_jobs: Vec::new(),
                 batches: snapshot.batches,
                 meta: None,
+                outbox: snapshot
+                    .outbox
+                    .into_iter()
+                    .map(|o| (o.key.clone(), Some(o)))
+                    .collect(),
             });
             state.meta = Some(snapshot.meta.unwrap_or_else(|| Meta {
                 settings: self.config.queue.initial_settings(),
@@ -57,6 +62,7 @@ impl Queue {
                 clean_shutdown: true,
                 fitted_cost_model: None,
                 presets: Default::default(),
+                next_event_seq: 0,
             }));
             // Refit from the recorded batches rather than trusting the stored fit: that may
             // be another profile's or another time scale's, and the configured prior may have

@@ -30,6 +30,8 @@ pub(super) struct State {
     pub(super) order: BTreeMap<u64, String>,
     /// Ids of the running jobs (so the queue view need not scan every job).
     pub(super) running: HashSet<String>,
+    /// Notifications waiting for delivery, by key (see `notify`).
+    pub(super) notify_outbox: BTreeMap<String, crate::store::Outgoing>,
     /// Ids of the jobs that name others in `after` (see `dependencies`).
     pub(super) with_after: HashSet<String>,
     /// The planner's view of each queued job, kept with the job, so a plan's input is taken
@@ -191,6 +193,12 @@ impl State {
                 self.plan_jobs.remove(&record.job.id);
             }
             self.jobs.insert(record.job.id.clone(), record);
+        }
+        for (key, out) in change.outbox {
+            match out {
+                Some(o) => self.notify_outbox.insert(key, o),
+                None => self.notify_outbox.remove(&key),
+            };
         }
         for id in change.removed_jobs {
             if let Some(old) = self.jobs.remove(&id) {

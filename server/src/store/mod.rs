@@ -101,6 +101,9 @@ pub struct Meta {
     /// Named run settings, by name (at most `MAX_PRESETS`).
     #[serde(default)]
     pub presets: std::collections::BTreeMap<String, cosmosq_shared::api::Preset>,
+    /// The next notification event's number (event ids `ev_<n>` never repeat).
+    #[serde(default)]
+    pub next_event_seq: u64,
 }
 
 /// Everything in the store, read at start-up.
@@ -109,6 +112,23 @@ pub struct Snapshot {
     pub jobs: Vec<JobRecord>,
     pub batches: Vec<BatchRecord>,
     pub meta: Option<Meta>,
+    pub outbox: Vec<Outgoing>,
+}
+
+/// A notification waiting for delivery to one receiver (`[[notify]]`): written in the same
+/// transaction as the change it tells of, removed once the receiver answered 2xx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// `<event seq, 20 digits>-<receiver index>`: delivery order.
+    pub key: String,
+    /// The event's id (`ev_...`), the same for every receiver: receivers drop duplicates by it.
+    pub id: String,
+    pub event: String,
+    /// Index of the receiver in `[[notify]]` (its url at the time, for the log).
+    pub receiver: usize,
+    pub url: String,
+    /// The JSON body, signed as sent.
+    pub body: String,
 }
 
 /// A set of writes applied atomically by [`Store::write`]; `None` deletes.
@@ -120,11 +140,14 @@ pub struct Change {
     pub removed_jobs: Vec<String>,
     pub batches: Vec<BatchRecord>,
     pub meta: Option<Meta>,
+    /// Notifications to deliver (`Some`) or delivered (`None`), by key.
+    pub outbox: Vec<(String, Option<Outgoing>)>,
 }
 
 impl Change {
     pub fn is_empty(&self) -> bool {
-        self.prompts.is_empty()
+        self.outbox.is_empty()
+            && self.prompts.is_empty()
             && self.jobs.is_empty()
             && self.removed_jobs.is_empty()
             && self.batches.is_empty()
@@ -139,6 +162,7 @@ pub struct Store {
     jobs: sled::Tree,
     batches: sled::Tree,
     meta: sled::Tree,
+    outbox: sled::Tree,
     /// sled's log file (`db/db`), opened again to fdatasync it after each sled flush.
     log: File,
     /// `db/blobs` and the blob files already fsynced (see the module docs).
@@ -253,6 +277,7 @@ impl Store {
             jobs: db.open_tree("jobs")?,
             batches: db.open_tree("batches")?,
             meta: db.open_tree("meta")?,
+            outbox: db.open_tree("outbox")?,
             db,
             log,
             blobs,
@@ -284,6 +309,7 @@ impl Store {
             jobs: Self::read_tree(&self.jobs, "jobs")?,
             batches: Self::read_tree(&self.batches, "batches")?,
             meta,
+            outbox: Self::read_tree(&self.outbox, "outbox")?,
         })
     }
 
@@ -357,8 +383,22 @@ impl Store {
             .map(|r| (r.batch.id.as_str(), encode(r)))
             .collect();
         let meta = change.meta.as_ref().map(encode);
-        (&self.prompts, &self.jobs, &self.batches, &self.meta)
-            .transaction(|(tp, tj, tb, tm)| {
+        let outbox: Vec<(&str, Option<Vec<u8>>)> = change
+            .outbox
+            .iter()
+            .map(|(k, o)| (k.as_str(), o.as_ref().map(encode)))
+            .collect();
+        (
+            &self.prompts,
+            &self.jobs,
+            &self.batches,
+            &self.meta,
+            &self.outbox,
+        )
+            .transaction(|(tp, tj, tb, tm, to)| {
+                for (key, value) in &outbox {
+                    put(to, key, value.clone())?;
+                }
                 for (id, value) in &prompts {
                     put(tp, id, value.clone())?;
                 }
