@@ -4,8 +4,8 @@
 
 use crate::model;
 use cosmosq_shared::api::{
-    Batch, BulkJobs, BulkJobsInput, CostModelView, ExecuteInput, ExecuteReply, Job, JobInput,
-    MoveInput, Preset, PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
+    Batch, BulkJobs, BulkJobsInput, CostModelView, ExecuteInput, ExecuteReply, Job, JobFilter,
+    JobInput, MoveInput, Preset, PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
 };
 use cosmosq_shared::plan::{Plan, PlanMode};
 use cosmosq_shared::ErrorCode;
@@ -205,6 +205,24 @@ pub async fn add_job(input: &JobInput) -> ApiResult<Job> {
 /// Add jobs in order, all or none (`POST /api/v1/jobs/bulk`).
 pub async fn add_jobs(input: &BulkJobsInput) -> ApiResult<BulkJobs> {
     json(post("/api/v1/jobs/bulk", input)).await
+}
+
+/// Cancel every unfinished job meeting `filter`, in one change.
+pub async fn bulk_cancel(filter: &JobFilter) -> ApiResult<BulkJobs> {
+    json(post("/api/v1/jobs/bulk-cancel", filter)).await
+}
+
+/// Queue again every failed or canceled job meeting `filter`, in one change.
+pub async fn bulk_retry(filter: &JobFilter) -> ApiResult<BulkJobs> {
+    json(post("/api/v1/jobs/bulk-retry", filter)).await
+}
+
+/// Delete a finished job and its outputs.
+pub async fn delete_job(id: &str) -> ApiResult<()> {
+    let request = authorized(Request::delete(&format!("/api/v1/jobs/{id}")))
+        .header("Content-Type", "application/json")
+        .build();
+    send(request).await.map(|_| ())
 }
 
 pub async fn cancel_job(id: &str) -> ApiResult<Job> {

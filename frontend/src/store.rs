@@ -153,6 +153,16 @@ impl Store {
         });
     }
 
+    /// Reload every job (after deletions, which no event tells of).
+    pub fn reload_jobs(self) {
+        spawn_local(async move {
+            match api::jobs().await {
+                Ok(j) => self.jobs.set(j),
+                Err(e) => self.error(&e),
+            }
+        });
+    }
+
     pub fn reload_cost_model(self) {
         spawn_local(async move {
             match api::cost_model().await {

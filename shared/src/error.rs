@@ -176,8 +176,6 @@ error_codes! {
     DependencyNotFound = "dependency_not_found", Invalid;
     /// `input_from` on a job that is not an `upscale` job, or whose executor cannot upscale.
     InputFromNeedsUpscale = "input_from_needs_upscale", Invalid;
-    /// `after` would make jobs wait for each other in a circle.
-    DependencyCycle = "dependency_cycle", Invalid;
     /// A preset name that is empty, too long or holds other than letters, digits, `-`, `_`,
     /// `.` and spaces.
     InvalidPresetName = "invalid_preset_name", Invalid;

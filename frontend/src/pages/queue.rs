@@ -9,9 +9,17 @@ use crate::components::smart_batching::SmartBatching;
 use crate::model::{self, short_id};
 use crate::routes;
 use crate::store::{use_store, Store};
-use cosmosq_shared::api::{Job, JobStatus, QueueSettingsPatch, QueueView};
+use cosmosq_shared::api::{Job, JobFilter, JobStatus, QueueSettingsPatch, QueueView};
 use leptos::prelude::*;
 use leptos_router::components::A;
+
+/// What the selection bar asks for.
+#[derive(Clone)]
+enum BulkOp {
+    Cancel(Vec<String>),
+    Top(Vec<String>),
+    CancelQueued,
+}
 
 /// What a row's buttons ask for.
 #[derive(Clone)]
@@ -72,6 +80,45 @@ pub fn QueuePage() -> impl IntoView {
     Effect::new(move |_| match job_op.value().get() {
         Some(Ok(job)) => {
             store.patch_job(job);
+            store.reload_queue();
+        }
+        Some(Err(e)) => store.error(&e),
+        None => {}
+    });
+    // Several jobs at once: the selection, and what the bar does with it.
+    let selected = RwSignal::new(std::collections::BTreeSet::<String>::new());
+    let confirm_all = RwSignal::new(false);
+    let bulk = Action::new_local(|op: &BulkOp| {
+        let op = op.clone();
+        async move {
+            match op {
+                BulkOp::Cancel(ids) => api::bulk_cancel(&JobFilter {
+                    ids: Some(ids),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.jobs.len()),
+                BulkOp::CancelQueued => api::bulk_cancel(&JobFilter {
+                    status: Some(JobStatus::Queued),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.jobs.len()),
+                // Last first, each to the top: they keep their order, ahead of the rest.
+                BulkOp::Top(ids) => {
+                    for id in ids.iter().rev() {
+                        api::move_job(id, 1).await?;
+                    }
+                    Ok(ids.len())
+                }
+            }
+        }
+    });
+    Effect::new(move |_| match bulk.value().get() {
+        Some(Ok(n)) => {
+            selected.set(Default::default());
+            confirm_all.set(false);
+            store.info(format!("{} changed.", model::plural(n, "job")));
             store.reload_queue();
         }
         Some(Err(e)) => store.error(&e),
@@ -153,9 +200,46 @@ pub fn QueuePage() -> impl IntoView {
             <SmartBatching/>
         </Show>
         <section class="card table-card">
+            <div class="bulk-bar" id="queue-bulk-bar">
+                <span class="muted" id="selected-count">
+                    {move || match selected.with(|s| s.len()) {
+                        0 => "Select jobs to act on several at once.".to_string(),
+                        n => format!("{} selected", model::plural(n, "job")),
+                    }}
+                </span>
+                <button id="cancel-selected" disabled=move || selected.with(|s| s.is_empty()) || bulk.pending().get()
+                    on:click=move |_| { bulk.dispatch(BulkOp::Cancel(selected.get_untracked().into_iter().collect())); }>
+                    "Cancel selected"
+                </button>
+                <button id="top-selected" disabled=move || selected.with(|s| s.is_empty()) || bulk.pending().get()
+                    on:click=move |_| {
+                        // In queue order.
+                        let chosen = selected.get_untracked();
+                        let ids: Vec<String> = jobs.get_untracked().into_iter().filter(|j| chosen.contains(&j.id)).map(|j| j.id).collect();
+                        bulk.dispatch(BulkOp::Top(ids));
+                    }>
+                    "Move to top"
+                </button>
+                {move || if confirm_all.get() {
+                    view! {
+                        <button class="danger" id="confirm-cancel-all" on:click=move |_| { bulk.dispatch(BulkOp::CancelQueued); }>
+                            {move || format!("Cancel all {} queued?", queued_count())}
+                        </button>
+                        <button id="keep-queued" on:click=move |_| confirm_all.set(false)>"Keep them"</button>
+                    }.into_any()
+                } else {
+                    view! {
+                        <button class="danger" id="cancel-all-queued" disabled=move || queued_count() == 0
+                            on:click=move |_| confirm_all.set(true)>
+                            "Cancel all queued"
+                        </button>
+                    }.into_any()
+                }}
+            </div>
             <table class="table" id="queue-table">
                 <thead>
                     <tr>
+                        <th class="select"></th>
                         <th class="num">"#"</th>
                         <th>"Prompt"</th>
                         <th>"Controls"</th>
@@ -179,6 +263,20 @@ pub fn QueuePage() -> impl IntoView {
                             };
                             view! {
                                 <tr class="job-row" data-id=j.id.clone() class:running=j.status == JobStatus::Running>
+                                    <td class="select">
+                                        {
+                                            let sid = j.id.clone();
+                                            let cid = j.id.clone();
+                                            view! {
+                                                <input type="checkbox" class="select-job" aria-label="select this job"
+                                                    prop:checked=move || selected.with(|s| s.contains(&cid))
+                                                    on:change=move |ev| {
+                                                        let on = event_target_checked(&ev);
+                                                        selected.update(|s| { if on { s.insert(sid.clone()); } else { s.remove(&sid); } });
+                                                    }/>
+                                            }
+                                        }
+                                    </td>
                                     <td class="num">{j.position.map(|p| p.to_string()).unwrap_or_else(|| "▶".into())}</td>
                                     <td>
                                         <div class="name">{prompt_name(&j.prompt_id)}</div>

@@ -46,6 +46,36 @@ pub fn RunsPage() -> impl IntoView {
         Some(Err(e)) => store.error(&e),
         None => {}
     });
+    // Several runs at once: retry or delete the selected.
+    let selected = RwSignal::new(std::collections::BTreeSet::<String>::new());
+    let bulk = Action::new_local(|(retry, ids): &(bool, Vec<String>)| {
+        let (retry, ids) = (*retry, ids.clone());
+        async move {
+            if retry {
+                api::bulk_retry(&cosmosq_shared::api::JobFilter {
+                    ids: Some(ids),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.jobs.len())
+            } else {
+                for id in &ids {
+                    api::delete_job(id).await?;
+                }
+                Ok(ids.len())
+            }
+        }
+    });
+    Effect::new(move |_| match bulk.value().get() {
+        Some(Ok(n)) => {
+            selected.set(Default::default());
+            store.info(format!("{} changed.", model::plural(n, "run")));
+            store.reload_queue();
+            store.reload_jobs();
+        }
+        Some(Err(e)) => store.error(&e),
+        None => {}
+    });
     let prompt_label = move || {
         let id = prompt_id.get()?;
         Some(
@@ -119,12 +149,28 @@ pub fn RunsPage() -> impl IntoView {
                 />
             </div>
         </div>
+        <div class="bulk-bar" id="runs-bulk-bar">
+            <span class="muted" id="runs-selected-count">
+                {move || match selected.with(|s| s.len()) {
+                    0 => "Select runs to retry or delete several at once.".to_string(),
+                    n => format!("{} selected", model::plural(n, "run")),
+                }}
+            </span>
+            <button id="retry-selected" disabled=move || selected.with(|s| s.is_empty()) || bulk.pending().get()
+                on:click=move |_| { bulk.dispatch((true, selected.get_untracked().into_iter().collect())); }>
+                "Retry selected"
+            </button>
+            <button class="danger" id="delete-selected" disabled=move || selected.with(|s| s.is_empty()) || bulk.pending().get()
+                on:click=move |_| { bulk.dispatch((false, selected.get_untracked().into_iter().collect())); }>
+                "Delete selected"
+            </button>
+        </div>
         <div class="runs" id="runs-list">
             <For
                 each=move || runs.get().into_iter().take(shown.get())
                 key=|j| (j.id.clone(), j.status as u8, j.finished_at.clone())
                 children=move |j: Job| {
-                    view! { <RunCard job=j on_retry=move |id| { retry.dispatch(id); }/> }
+                    view! { <RunCard job=j selected=selected on_retry=move |id| { retry.dispatch(id); }/> }
                 }
             />
             <Show when=move || runs.with(Vec::is_empty)>
@@ -142,7 +188,11 @@ pub fn RunsPage() -> impl IntoView {
 }
 
 #[component]
-fn RunCard(job: Job, on_retry: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
+fn RunCard(
+    job: Job,
+    selected: RwSignal<std::collections::BTreeSet<String>>,
+    on_retry: impl Fn(String) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let store = use_store();
     let prompt = store
         .prompt_index
@@ -176,6 +226,17 @@ fn RunCard(job: Job, on_retry: impl Fn(String) + Copy + Send + Sync + 'static) -
             </div>
             <div class="run-body">
                 <div class="run-head">
+                    {
+                        let (sid, cid) = (job.id.clone(), job.id.clone());
+                        view! {
+                            <input type="checkbox" class="select-run" aria-label="select this run"
+                                prop:checked=move || selected.with(|s| s.contains(&cid))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    selected.update(|s| { if on { s.insert(sid.clone()); } else { s.remove(&sid); } });
+                                }/>
+                        }
+                    }
                     <h3>{name}</h3>
                     <JobStatusBadge status=job.status/>
                     <code class="muted" title=job.id.clone()>{short_id(&job.id).to_string()}</code>

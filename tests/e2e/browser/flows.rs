@@ -554,3 +554,66 @@ async fn spa_then_upscale_adds_an_upscale_that_waits() {
     b.wait_text("#storage", "free of").await;
     b.close().await;
 }
+
+/// Several jobs at once: select in the queue, move them to the top and cancel them, cancel
+/// all queued (after a confirmation); in Runs, retry and delete the selected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_bulk_actions_in_queue_and_runs() {
+    let app = start_daemon(&[]);
+    app.pause();
+    let prompt = app.create_prompt("several at once");
+    let ids: Vec<String> = (0..5)
+        .map(|i| app.add_job(&prompt, json!({"edge": 0.1 + i as f64 / 10.0})))
+        .collect();
+    let b = Browser::start().await;
+    b.goto(&format!("{}/queue", app.base)).await;
+    let pick = |id: &str| format!("tr.job-row[data-id='{id}'] input.select-job");
+    b.click(&pick(&ids[3])).await;
+    b.click(&pick(&ids[4])).await;
+    b.wait_text("#selected-count", "2 jobs selected").await;
+    b.click("#top-selected").await;
+    b.until("the two at the top, in order", 20, || async {
+        position(&app, &ids[3]) == 1 && position(&app, &ids[4]) == 2
+    })
+    .await;
+    b.click(&pick(&ids[0])).await;
+    b.click("#cancel-selected").await;
+    b.until("the selected job canceled", 20, || async {
+        app.job(&ids[0])["status"] == "canceled"
+    })
+    .await;
+    // Cancel all queued asks first.
+    b.click("#cancel-all-queued").await;
+    b.wait_text("#confirm-cancel-all", "Cancel all 4 queued?")
+        .await;
+    b.click("#confirm-cancel-all").await;
+    b.until("every job canceled", 20, || async {
+        app.jobs().iter().all(|j| j["status"] == "canceled")
+    })
+    .await;
+    // Runs: retry two, delete one.
+    b.goto(&format!("{}/runs", app.base)).await;
+    let pick_run = |id: &str| format!("article.run-card[data-id='{id}'] input.select-run");
+    b.click(&pick_run(&ids[1])).await;
+    b.click(&pick_run(&ids[2])).await;
+    b.wait_text("#runs-selected-count", "2 runs selected").await;
+    b.click("#retry-selected").await;
+    b.until("two queued again", 20, || async {
+        app.job(&ids[1])["status"] == "queued" && app.job(&ids[2])["status"] == "queued"
+    })
+    .await;
+    b.click(&pick_run(&ids[0])).await;
+    b.click("#delete-selected").await;
+    b.until("the run deleted", 20, || async {
+        app.get(&format!("/api/v1/jobs/{}", ids[0])).status == 404
+    })
+    .await;
+    b.wait_for(&format!("#runs-list")).await;
+    b.until("the page to drop it", 20, || async {
+        b.count(&format!("article.run-card[data-id='{}']", ids[0]))
+            .await
+            == 0
+    })
+    .await;
+    b.close().await;
+}
