@@ -608,7 +608,7 @@ async fn spa_bulk_actions_in_queue_and_runs() {
         app.get(&format!("/api/v1/jobs/{}", ids[0])).status == 404
     })
     .await;
-    b.wait_for(&format!("#runs-list")).await;
+    b.wait_for("#runs-list").await;
     b.until("the page to drop it", 20, || async {
         b.count(&format!("article.run-card[data-id='{}']", ids[0]))
             .await
