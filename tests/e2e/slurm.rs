@@ -54,6 +54,16 @@ fn slurm_state(id: &str) -> String {
         .to_string()
 }
 
+/// Submit someone else's job that holds both GPUs for `secs`; its Slurm job id.
+pub(crate) fn take_both_gpus(secs: u32) -> String {
+    let out = Command::new("sbatch")
+        .args(["--parsable", "--gres=gpu:2", "-o", "/dev/null", "--wrap"])
+        .arg(format!("sleep {secs}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// How many Slurm jobs a batch had (by its job name).
 fn submissions(batch_id: &str) -> usize {
     squeue(&[
@@ -262,21 +272,8 @@ fn cancel_of_a_running_slurm_batch_scancels_it_and_requeues_its_other_jobs() {
 fn adopted_after_kill_9(pending: bool) {
     let _cluster = cluster();
     let (mut s, log) = slurm_daemon("transfer1", "", &[("STANDIN_TIME_SCALE", "0.02")]);
-    let blocker = pending.then(|| {
-        // Both GPUs taken by someone else's job: the batch waits for resources.
-        let out = Command::new("sbatch")
-            .args([
-                "--parsable",
-                "--gres=gpu:2",
-                "-o",
-                "/dev/null",
-                "--wrap",
-                "sleep 6",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    });
+    // Both GPUs taken by someone else's job: the batch waits for resources.
+    let blocker = pending.then(|| take_both_gpus(6));
     let app = &mut s.app;
     app.pause();
     let ids = add_each(app, 2, "adopt me", json!({"weights": {"edge": 0.5}}));

@@ -119,15 +119,24 @@ impl Client {
             .config()
             .timeout_per_read(Some(EVENTS_READ_TIMEOUT))
             .build();
-        let response = request.call().map_err(|e| self.transport_error(e))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = read_body(response).unwrap_or_default();
-            let reply = Reply { status, body };
-            return Err(status_error(&self.base, &reply, self.token.is_some()));
-        }
+        let response = self.ok_response(request.call())?;
         let reader = response.into_body().into_reader();
         Ok(EventStream::new(BufReader::new(reader)))
+    }
+
+    /// A response with a 2xx status, else the error its body names.
+    fn ok_response(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, CliError> {
+        let response = result.map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let body = read_body(response).unwrap_or_default();
+        let reply = Reply { status, body };
+        Err(status_error(&self.base, &reply, self.token.is_some()))
     }
 
     /// Download `path` into the file `to` (through `<to>.part`, renamed once complete, so an
@@ -135,13 +144,7 @@ impl Client {
     pub fn download(&self, path: &str, to: &std::path::Path) -> Result<u64, CliError> {
         let url = self.url(path);
         let request = self.authorize(self.agent.get(&url));
-        let response = request.call().map_err(|e| self.transport_error(e))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = read_body(response).unwrap_or_default();
-            let reply = Reply { status, body };
-            return Err(status_error(&self.base, &reply, self.token.is_some()));
-        }
+        let response = self.ok_response(request.call())?;
         let part = to.with_extension("part");
         let io = |e: std::io::Error| {
             CliError::unavailable(format!("cannot write {}: {e}", part.display()))

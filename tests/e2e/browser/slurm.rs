@@ -2,7 +2,7 @@
 //! shows Slurm's state and reason, then runs.
 
 use super::{dist, Browser};
-use crate::slurm::{cluster, slurm_daemon};
+use crate::slurm::{cluster, slurm_daemon, take_both_gpus};
 use serde_json::json;
 use std::process::Command;
 
@@ -13,18 +13,7 @@ use std::process::Command;
 async fn spa_shows_a_slurm_batch_waiting_for_resources_with_slurms_reason() {
     let _cluster = cluster();
     // Both GPUs taken by someone else's job: the batch waits.
-    let out = Command::new("sbatch")
-        .args([
-            "--parsable",
-            "--gres=gpu:2",
-            "-o",
-            "/dev/null",
-            "--wrap",
-            "sleep 30",
-        ])
-        .output()
-        .unwrap();
-    let blocker = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let blocker = take_both_gpus(30);
     let dist = dist();
     let (s, _runs) = slurm_daemon(
         "transfer1",
