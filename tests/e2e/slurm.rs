@@ -458,3 +458,59 @@ fn a_daemon_killed_between_sbatch_and_recording_the_job_finds_it_by_name() {
     let run_log = std::fs::read_to_string(b["log_path"].as_str().unwrap()).unwrap();
     assert!(!run_log.contains("submitted to Slurm as job"), "{run_log}");
 }
+
+#[test]
+fn a_local_batch_left_by_a_killed_daemon_is_stopped_not_adopted_when_the_launcher_becomes_slurm() {
+    let _cluster = cluster();
+    let runs_log = tempfile::NamedTempFile::new()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
+    let runs_s = runs_log.display().to_string();
+    let s = daemon(
+        "transfer1",
+        "",
+        &[
+            ("STANDIN_INVOCATION_LOG", runs_s.as_str()),
+            ("STANDIN_TIME_SCALE", "0.05"),
+        ],
+    );
+    let mut app = s.app;
+    let id = add(
+        &app,
+        &app.create_prompt("local, then slurm"),
+        json!({"weights": {"edge": 0.5}}),
+    );
+    app.wait_until(60, "the local batch to run", |app| {
+        app.job(&id)["status"] == "running"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // kill -9, and the next start runs with the Slurm launcher.
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestApp::write_config(
+        dir.path(),
+        &format!(
+            "[executor]\nprofile = \"cosmos-transfer1\"\ncommand = [\"python3\", \"-S\", \"-E\", \"{}\", \"transfer1\"]\n\
+             time_scale = 0.001\ntimeout_min_seconds = 60\ncancel_grace_seconds = 2\nlauncher = \"slurm\"\n\
+             [executor.slurm]\ngres = \"gpu:1\"\npoll_seconds = 0.2\n",
+            crate::executors::standin()
+        ),
+    );
+    app.set_env("COSMOSQ_CONFIG", &config);
+    app.set_env("STANDIN_TIME_SCALE", "0");
+    app.kill9_and_restart();
+    // The local program was stopped at the start, and its job went back (not adopted).
+    let first = runs(&runs_log);
+    assert_eq!(first.len(), 1, "the local run ended: {first:?}");
+    assert!(first[0]["slurm_job_id"].is_null());
+    let job = app.job(&id);
+    assert_eq!(job["status"], "queued", "{job}");
+    app.resume();
+    app.wait_until(60, "the job to run through Slurm", |app| {
+        app.job(&id)["status"] == "succeeded"
+    });
+    let all = runs(&runs_log);
+    assert_eq!(all.len(), 2);
+    assert!(all[1]["slurm_job_id"].is_string(), "{all:?}");
+}

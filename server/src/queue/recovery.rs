@@ -17,14 +17,12 @@ impl Queue {
     pub(super) fn recover(&self) -> Result<(), Error> {
         // First of all, stop the programs a killed daemon left running: their jobs go back
         // to the queue below and must not run twice at once.
-        // Under Slurm nothing of a batch runs here: its job is adopted below instead.
+        // Under Slurm a submitted batch is adopted below instead; a local program (the last
+        // run's launcher may have been `local`) is stopped all the same (Slurm jobs do not
+        // carry the local marker).
         let adopt = self.config.executor.launcher == crate::config::LauncherKind::Slurm;
         let grace = std::time::Duration::from_secs_f64(self.config.executor.cancel_grace_seconds);
-        let left = if adopt {
-            Vec::new()
-        } else {
-            crate::executor::leftovers::stop_all(&self.batches_dir, grace)
-        };
+        let left = crate::executor::leftovers::stop_all(&self.batches_dir, grace);
         if !left.is_empty() {
             tracing::warn!(
                 count = left.len(),
@@ -84,11 +82,13 @@ impl Queue {
             let (mut returned, mut failed, mut dissolved) = (0, 0, 0);
             // A batch submitted to a launcher that outlives the daemon is adopted (see
             // `adopt`): it and its jobs stay running.
+            // A batch the local launcher ran (the launcher changed meanwhile) is not.
             let adopted = |batch: Option<&String>| {
                 adopt
-                    && batch
-                        .and_then(|b| state.batches.get(b))
-                        .is_some_and(|b| b.batch.status == BatchStatus::Running)
+                    && batch.and_then(|b| state.batches.get(b)).is_some_and(|b| {
+                        b.batch.status == BatchStatus::Running
+                            && !matches!(b.handle, Some(crate::executor::Handle::Local { .. }))
+                    })
             };
             let adopted_batches = state
                 .batches
@@ -115,7 +115,7 @@ impl Queue {
             }
             for record in state.batches.values() {
                 let interrupted = match record.batch.status {
-                    BatchStatus::Running => !adopt,
+                    BatchStatus::Running => !adopted(Some(&record.batch.id)),
                     BatchStatus::Pending => unclean,
                     _ => false,
                 };
@@ -200,6 +200,15 @@ impl Queue {
         let slots = executor.slots.list();
         let running: Vec<(String, Option<String>, usize)> = {
             let state = self.lock();
+            // A Slurm job of an earlier run under `launcher = "slurm"`: its jobs go back to
+            // the queue now, so the job must not run on (scancel's own status says nothing).
+            for r in state.batches.values() {
+                let job = r.handle.as_ref().and_then(|h| h.slurm_job());
+                if let (BatchStatus::Running, Some(job)) = (r.batch.status, job) {
+                    let canceled = std::process::Command::new("scancel").arg(job).status();
+                    tracing::warn!(batch = %r.batch.id, job, ?canceled, "canceled the Slurm job of a batch the last run submitted (the launcher is local now)");
+                }
+            }
             state
                 .batches
                 .values()
