@@ -16,6 +16,8 @@ struct Data {
     estimated_seconds: f64,
     measured_seconds: f64,
     busy: u64,
+    stalled: u64,
+    quarantines: u64,
 }
 
 #[derive(Default)]
@@ -60,6 +62,16 @@ impl Metrics {
         d.size_count += 1;
         d.estimated_seconds += estimated;
         d.measured_seconds += measured;
+    }
+
+    /// A batch was stopped as stalled.
+    pub fn record_stall(&self) {
+        self.data().stalled += 1;
+    }
+
+    /// A slot was quarantined.
+    pub fn record_quarantine(&self) {
+        self.data().quarantines += 1;
     }
 
     /// The exposition text, with queue depth from `counts`.
@@ -116,7 +128,36 @@ impl Metrics {
         let _ = writeln!(out, "cosmosq_executor_slots {slots}");
         out += "# HELP cosmosq_sse_clients Connected event-stream clients.\n# TYPE cosmosq_sse_clients gauge\n";
         let _ = writeln!(out, "cosmosq_sse_clients {sse_clients}");
+        out += "# HELP cosmosq_batches_stalled_total Batches stopped because their program printed nothing for stall_seconds.\n# TYPE cosmosq_batches_stalled_total counter\n";
+        let _ = writeln!(out, "cosmosq_batches_stalled_total {}", d.stalled);
+        out += "# HELP cosmosq_slot_quarantines_total Times a slot was quarantined.\n# TYPE cosmosq_slot_quarantines_total counter\n";
+        let _ = writeln!(out, "cosmosq_slot_quarantines_total {}", d.quarantines);
         out
+    }
+}
+
+/// Executor slots by state, and each slot's failures in a row.
+pub fn render_slots(out: &mut String, slots: &[cosmosq_shared::api::SlotView]) {
+    use cosmosq_shared::api::SlotState;
+    *out += "# HELP cosmosq_slots Executor slots by state.\n# TYPE cosmosq_slots gauge\n";
+    for state in [
+        SlotState::Idle,
+        SlotState::Busy,
+        SlotState::Draining,
+        SlotState::Disabled,
+        SlotState::Quarantined,
+    ] {
+        let n = slots.iter().filter(|s| s.state == state).count();
+        let _ = writeln!(out, "cosmosq_slots{{state=\"{}\"}} {n}", state.as_str());
+    }
+    *out += "# HELP cosmosq_slot_consecutive_failures Batches in a row a slot failed for a cause of its own.\n# TYPE cosmosq_slot_consecutive_failures gauge\n";
+    for s in slots {
+        let _ = writeln!(
+            out,
+            "cosmosq_slot_consecutive_failures{{slot=\"{}\"}} {}",
+            s.name.replace('\\', "\\\\").replace('"', "\\\""),
+            s.consecutive_failures
+        );
     }
 }
 

@@ -233,6 +233,64 @@ pub struct JobInput {
     pub input_from: Option<String>,
 }
 
+/// An executor slot's state (`GET /api/v1/slots`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    /// In service, running nothing.
+    Idle,
+    /// In service, running `batch_id`.
+    Busy,
+    /// Finishing its current batch (`batch_id`), then disabled: it takes no other.
+    Draining,
+    /// Out of service until enabled (a batch it ran when disabled was stopped; its jobs
+    /// went back to their places without an attempt counted).
+    Disabled,
+    /// Taken out of service by the daemon: `quarantine_after` batches in a row failed for a
+    /// cause of the slot (`last_error` says which). It takes no work until enabled.
+    Quarantined,
+}
+
+impl SlotState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotState::Idle => "idle",
+            SlotState::Busy => "busy",
+            SlotState::Draining => "draining",
+            SlotState::Disabled => "disabled",
+            SlotState::Quarantined => "quarantined",
+        }
+    }
+
+    /// Whether the slot takes new batches.
+    pub fn in_service(self) -> bool {
+        matches!(self, SlotState::Idle | SlotState::Busy)
+    }
+}
+
+/// One executor slot (a GPU, a host, or under Slurm one of `max_jobs` submissions at once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SlotView {
+    pub name: String,
+    /// `local` or `slurm` (`simulated` for the simulated executor).
+    pub launcher: String,
+    pub state: SlotState,
+    /// The batch it runs, if any.
+    pub batch_id: Option<String>,
+    /// Batches in a row that failed for a cause of the slot (reset by a batch that ran).
+    pub consecutive_failures: u32,
+    /// The last such failure, or why it was quarantined.
+    pub last_error: Option<String>,
+    /// When the state last changed (RFC 3339), if it ever did.
+    #[serde(default)]
+    pub changed_at: Option<String>,
+    /// Under the Slurm launcher: the running batch's Slurm job and state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
+}
+
 /// Disk use of the daemon (`GET /api/v1/storage`), in bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

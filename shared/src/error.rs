@@ -25,6 +25,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415: the request was not sent as JSON.
     UnsupportedMediaType,
+    /// 416: a `Range` outside what is there.
+    RangeNotSatisfiable,
     /// 421: the request named a host this daemon does not answer to.
     MisdirectedRequest,
     /// 422: well-formed, but a value is not acceptable.
@@ -52,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::RangeNotSatisfiable => 416,
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::Invalid => 422,
             ErrorKind::TooManyRequests => 429,
@@ -136,6 +139,12 @@ error_codes! {
     BatchNotFound = "batch_not_found", NotFound;
     /// The job has no output video (yet).
     OutputNotFound = "output_not_found", NotFound;
+    /// No executor slot of that name.
+    SlotNotFound = "slot_not_found", NotFound;
+    /// The batch has no log (yet).
+    LogNotFound = "log_not_found", NotFound;
+    /// A `Range` the log cannot satisfy (416).
+    RangeNotSatisfiable = "range_not_satisfiable", RangeNotSatisfiable;
     // --- Bodies (413, 415) ---
     /// The body is larger than `max_body_bytes`.
     BodyTooLarge = "body_too_large", PayloadTooLarge;
@@ -281,6 +290,12 @@ error_codes! {
     ProcessDied = "process_died", Outcome;
     /// The batch ran past its time limit.
     Timeout = "timeout", Outcome;
+    /// The program printed nothing for `stall_seconds` and was stopped.
+    Stalled = "stalled", Outcome;
+    /// The batch failed for a cause of its slot (it could not start the program, the
+    /// wrapper failed, or the program died without a CUDA or job error) `quarantine_after`
+    /// times in a row: the slot takes no work until enabled.
+    SlotQuarantined = "slot_quarantined", Outcome;
     /// The program could not be started.
     ExecutorUnavailable = "executor_unavailable", Outcome;
     /// The batch's files could not be written.

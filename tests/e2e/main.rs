@@ -12,6 +12,7 @@ mod executors;
 mod limits;
 mod notify;
 mod openapi;
+mod operations;
 mod perf_paths;
 mod plan_cli;
 mod presets;

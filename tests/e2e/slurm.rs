@@ -217,6 +217,17 @@ fn with_two_gpus_two_batches_run_and_the_third_waits_for_resources() {
         waiting["status"], "running",
         "claimed, waiting on the cluster"
     );
+    // The slots are the submissions: each names its batch's Slurm job and state.
+    let slots = app.get("/api/v1/slots").body;
+    let slots = slots.as_array().unwrap();
+    assert_eq!(slots.len(), 3, "{slots:?}");
+    assert!(slots.iter().all(|s| s["launcher"] == "slurm"));
+    let waiting_slot = slots
+        .iter()
+        .find(|s| s["batch_id"] == waiting["id"])
+        .unwrap_or_else(|| panic!("no slot runs {waiting}: {slots:?}"));
+    assert_eq!(waiting_slot["state"], "busy");
+    assert_eq!(waiting_slot["slurm"]["job_id"], waiting["slurm"]["job_id"]);
     let metrics = app.raw("GET", "/metrics", &[], "").body;
     assert!(
         metrics.contains("cosmosq_launcher_batches{launcher=\"slurm\",state=\"pending\"} 1"),

@@ -219,6 +219,19 @@ def raw_output(data):
         pass
 
 
+def hang_once():
+    """A wedged program (a stuck NCCL collective, a dead filesystem): with STANDIN_HANG_ONCE
+    naming a file that does not exist yet, create it and then print nothing, forever (until
+    a signal). Runs after that one go on normally."""
+    flag = os.environ.get("STANDIN_HANG_ONCE")
+    if not flag or os.path.exists(flag):
+        return
+    with open(flag, "w") as f:
+        f.write(str(os.getpid()))
+    while True:
+        time.sleep(3600)
+
+
 def noisy_output(prompt):
     """What the output markers in a job's prompt ask for (see README)."""
     if LONG_LINE_MARKER in prompt:
@@ -852,6 +865,7 @@ def run_transfer1(args):
     memory.check(len(ctl_names), 0, "DiffusionControl2WorldGenerationPipeline.__init__")
     clock.spend(cost.startup_seconds + sum(cost.load(c) for c in ctl_names))
     log(f"model ready; {len(jobs)} job(s), batch_size {batch_size}")
+    hang_once()
 
     out_root = cfg.video_save_folder
     os.makedirs(out_root, exist_ok=True)

@@ -71,6 +71,7 @@ async fn metrics(queue: web::Data<Queue>) -> HttpResponse {
         pending,
         running,
     );
+    crate::metrics::render_slots(&mut text, &queue.slots());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -13,11 +13,13 @@ pub mod error;
 mod events;
 mod health;
 mod jobs;
+mod logs;
 mod outputs;
 mod presets;
 mod prompts;
 mod queue;
 mod routing;
+mod slots;
 mod storage;
 
 use crate::error::Error;
@@ -39,6 +41,8 @@ pub fn configure_v1(cfg: &mut ServiceConfig) {
     presets::configure(cfg);
     queue::configure(cfg);
     batches::configure(cfg);
+    logs::configure(cfg);
+    slots::configure(cfg);
     events::configure(cfg);
     storage::configure(cfg);
     cfg.default_service(web::to(unrouted));

@@ -44,6 +44,51 @@ pub enum BatchCommand {
         /// Batch id (`bt_...`).
         id: String,
     },
+    /// Print a batch's run log; with `--follow`, keep printing what it writes until the
+    /// batch finishes.
+    Log {
+        /// Batch id (`bt_...`).
+        id: String,
+        /// Keep printing new lines until the batch finishes.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the lines of this job's part of the batch.
+        #[arg(long, conflicts_with = "follow")]
+        job: Option<String>,
+    },
+}
+
+/// How often `batch log --follow` asks for more.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Print a batch's log (or one job's lines), following it while the batch runs.
+fn print_log(client: &Client, id: &str, follow: bool, job: Option<String>) -> Result<(), CliError> {
+    use std::io::Write;
+    let path = format!("{API}/batches/{}/log", segment(id));
+    if let Some(job) = job {
+        let (text, _) = client.get_text(&path, &[("job", job)], &[])?;
+        print!("{text}");
+        return Ok(());
+    }
+    let mut offset: u64 = 0;
+    loop {
+        let (text, headers) = client.get_text(
+            &path,
+            &[("offset", offset.to_string())],
+            &["x-log-complete"],
+        )?;
+        offset += text.len() as u64;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        let complete = headers[0].as_deref() == Some("true");
+        if !follow || (complete && text.is_empty()) {
+            return Ok(());
+        }
+        if !complete {
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
 }
 
 /// How the daemon should plan.
@@ -249,6 +294,7 @@ pub fn run(remote: &Remote, command: BatchCommand) -> Result<(), CliError> {
             println!("{}", pretty_json(&batch));
             Ok(())
         }
+        BatchCommand::Log { id, follow, job } => print_log(&client, &id, follow, job),
     }
 }
 

@@ -139,6 +139,37 @@ impl Client {
         Err(status_error(&self.base, &reply, self.token.is_some()))
     }
 
+    /// GET a text answer with its headers: the body, and the value of each of `headers`.
+    pub fn get_text(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[&str],
+    ) -> Result<(String, Vec<Option<String>>), CliError> {
+        let mut url = self.url(path);
+        if !query.is_empty() {
+            let pairs: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", segment(v)))
+                .collect();
+            url = format!("{url}?{}", pairs.join("&"));
+        }
+        let response = self.ok_response(self.authorize(self.agent.get(&url)).call())?;
+        let values = headers
+            .iter()
+            .map(|h| {
+                response
+                    .headers()
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+            .collect();
+        let body = read_body(response)
+            .map_err(|e| CliError::unavailable(format!("the daemon's answer broke off: {e}")))?;
+        Ok((body, values))
+    }
+
     /// Download `path` into the file `to` (through `<to>.part`, renamed once complete, so an
     /// interrupted download never looks finished). Returns the bytes written.
     pub fn download(&self, path: &str, to: &std::path::Path) -> Result<u64, CliError> {

@@ -9,6 +9,7 @@ mod plan;
 mod prompt;
 mod queue;
 mod serve;
+mod slots;
 mod sse;
 mod wait;
 mod watch;
@@ -80,6 +81,14 @@ enum Command {
         #[command(subcommand)]
         command: batch::BatchCommand,
     },
+    /// Executor slots of a running daemon: list, drain, disable, enable.
+    #[command(visible_alias = "slot")]
+    Slots {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: slots::SlotsCommand,
+    },
 }
 
 /// Exit code for bad input (usage errors, invalid files, 4xx answers).
@@ -97,6 +106,7 @@ pub fn run() -> ExitCode {
         Command::Job { remote, command } => job::run(&remote, command),
         Command::Queue { remote, command } => queue::run(&remote, command),
         Command::Batch { remote, command } => batch::run(&remote, command),
+        Command::Slots { remote, command } => slots::run(&remote, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,12 +28,13 @@ enum Kind {
 }
 
 /// Keys that have no value in the default configuration (they are optional), with their kind.
-const OPTIONAL: [(&str, Kind); 5] = [
+const OPTIONAL: [(&str, Kind); 6] = [
     ("auth_token", Kind::Text),
     ("spa_dir", Kind::Text),
     ("executor.command", Kind::List),
     ("executor.workdir", Kind::Text),
     ("executor.refit", Kind::Bool),
+    ("executor.stall_seconds", Kind::Number),
 ];
 
 /// Tables whose keys are names the user chooses (environment variables): their values are

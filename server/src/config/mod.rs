@@ -153,6 +153,13 @@ pub struct ExecutorConfig {
     pub launcher: LauncherKind,
     /// The Slurm launcher's settings (`launcher = "slurm"`).
     pub slurm: SlurmConfig,
+    /// A running batch whose program prints nothing for this many seconds is stopped as
+    /// `stalled` (its jobs go back with the attempt counted); unset = never.
+    pub stall_seconds: Option<f64>,
+    /// A slot whose batches fail this many times in a row for a cause of the slot (the
+    /// program could not start, the wrapper failed, the program died without a CUDA or job
+    /// error) is quarantined: it takes no work until enabled. 0 = never.
+    pub quarantine_after: u32,
 }
 
 /// Where the Cosmos programs run.
@@ -356,6 +363,8 @@ impl Default for ExecutorConfig {
             max_log_bytes: 64 << 20,
             launcher: LauncherKind::Local,
             slurm: SlurmConfig::default(),
+            stall_seconds: None,
+            quarantine_after: 3,
         }
     }
 }

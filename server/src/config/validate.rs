@@ -89,6 +89,13 @@ impl Config {
                 return Err(format!("executor.{what} must be a number >= 0"));
             }
         }
+        if let Some(v) = e.stall_seconds {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(
+                    "executor.stall_seconds must be a number > 0 (leave it out for never)".into(),
+                );
+            }
+        }
         for (i, n) in self.notify.iter().enumerate() {
             if !n.url.starts_with("http://") || n.url.len() <= "http://".len() {
                 return Err(format!(

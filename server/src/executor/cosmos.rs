@@ -108,6 +108,7 @@ impl<P: Program> Cosmos<P> {
             timeout: Duration::from_secs_f64(timeout),
             cancel_grace: Duration::from_secs_f64(config.cancel_grace_seconds),
             stop,
+            stall: config.stall_seconds.map(Duration::from_secs_f64),
         }
     }
 }
@@ -282,6 +283,42 @@ pub fn read_text(path: &Path) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Exit statuses that are the wrapper's, not the program's: a shell's "cannot execute" (126)
+/// and "not found" (127), `docker run`'s own failure (125), `ssh`'s connection failure (255).
+const WRAPPER_EXITS: [i32; 4] = [125, 126, 127, 255];
+
+/// Why a batch that produced no output failed for a cause of its slot, if it did: the program
+/// could not start, the wrapper failed, or it died without a CUDA error, a safety block or an
+/// error of its own in its output. `None` for a batch with any output, a clean exit, a
+/// cancel, a timeout, a stall, or a failure the program explained.
+pub fn slot_fault(ended: &Ended, any_output: bool) -> Option<String> {
+    if let Some(e) = &ended.spawn_error {
+        return Some(format!("the program could not start: {e}"));
+    }
+    if any_output
+        || ended.code == Some(0)
+        || ended.canceled
+        || ended.canceled_outside.is_some()
+        || ended.timed_out
+        || ended.stalled
+        || ended.lost.is_some()
+        || ended.out_of_memory
+        || ended.blocked
+    {
+        return None;
+    }
+    match ended.code {
+        Some(c) if WRAPPER_EXITS.contains(&c) => Some(format!(
+            "the wrapper or program could not run (exit status {c})"
+        )),
+        _ if ended.program_error => None,
+        Some(c) => Some(format!(
+            "the program exited with {c} without a CUDA or job error"
+        )),
+        None => Some("the program was killed by a signal without a CUDA or job error".into()),
+    }
+}
+
 /// Per-job outcomes from what could be verified and how the program ended.
 ///
 /// `verified[i]` holds job i's outputs when they exist and belong to it. `groups` are the
@@ -321,6 +358,11 @@ pub fn outcomes(
             error(ErrorCode::ExecutorUnavailable, e.clone())
         } else if let Some(why) = &ended.lost {
             error(ErrorCode::ClusterLost, why.clone())
+        } else if ended.stalled {
+            error(
+                ErrorCode::Stalled,
+                "the program printed nothing for stall_seconds and was stopped; its jobs went back to the queue",
+            )
         } else if ended.timed_out {
             error(
                 ErrorCode::Timeout,
@@ -341,6 +383,7 @@ pub fn outcomes(
             )
         }
     };
+    let slot_fault = slot_fault(ended, verified.iter().any(Option::is_some));
     let mut died_in: Option<usize> = None;
     for (g, range) in groups.iter().enumerate() {
         for i in range.clone() {
@@ -351,9 +394,11 @@ pub fn outcomes(
                     ErrorCode::OutputUnverified,
                     "another job of its group was dropped and outputs were re-indexed; this job's output cannot be told apart from an identical prompt's: retry it",
                 ))),
-                None if ended.canceled || ended.canceled_outside.is_some() => {
+                None if ended.canceled || ended.canceled_outside.is_some() || ended.stalled => {
                     Some(JobOutcome::Requeue)
                 }
+                // The slot failed, not the job: back to its place, no attempt counted.
+                None if slot_fault.is_some() => Some(JobOutcome::NotStarted),
                 None if ended.succeeded() => Some(JobOutcome::Failed(missing_reason())),
                 None if ended.out_of_memory && ended.spawn_error.is_none() => {
                     Some(JobOutcome::RetrySmaller)
@@ -377,6 +422,7 @@ pub fn outcomes(
             }
         }
     }
+    result.slot_fault = slot_fault;
     if !ended.succeeded() && !ended.canceled {
         result.error = Some(if let Some(why) = &ended.canceled_outside {
             error(ErrorCode::CanceledInCluster, why.clone())
@@ -565,6 +611,57 @@ mod tests {
             ..Ended::default()
         };
         assert_eq!(judged(&c, vec![None; 6], spawn), ["not_started"; 6]);
+    }
+
+    #[test]
+    fn only_failures_the_program_did_not_explain_are_the_slots() {
+        use super::slot_fault;
+        let died = |code: Option<i32>| Ended {
+            code,
+            ..Ended::default()
+        };
+        let spawn = Ended {
+            spawn_error: Some("No such file or directory".into()),
+            ..Ended::default()
+        };
+        assert!(slot_fault(&spawn, false)
+            .unwrap()
+            .contains("could not start"));
+        assert!(slot_fault(&died(Some(255)), false).unwrap().contains("255"));
+        assert!(slot_fault(&died(Some(1)), false).is_some());
+        assert!(slot_fault(&died(None), false).is_some());
+        // A job's output, a clean exit, or the program's own explanation: not the slot.
+        assert_eq!(slot_fault(&died(Some(1)), true), None);
+        assert_eq!(slot_fault(&died(Some(0)), false), None);
+        let explained = Ended {
+            program_error: true,
+            ..died(Some(1))
+        };
+        assert_eq!(slot_fault(&explained, false), None);
+        for ended in [
+            Ended {
+                out_of_memory: true,
+                ..died(Some(1))
+            },
+            Ended {
+                blocked: true,
+                ..died(Some(1))
+            },
+            Ended {
+                stalled: true,
+                ..died(None)
+            },
+            Ended {
+                timed_out: true,
+                ..died(None)
+            },
+            Ended {
+                canceled: true,
+                ..died(None)
+            },
+        ] {
+            assert_eq!(slot_fault(&ended, false), None, "{ended:?}");
+        }
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct BatchResult {
     pub log_path: Option<String>,
     /// Why the batch as a whole failed, if it did.
     pub error: Option<ErrorBody>,
+    /// Set when the batch failed for a cause of its slot (the program could not start, the
+    /// wrapper failed, the program died without a CUDA or job error): why. Such failures
+    /// count towards the slot's quarantine, and its jobs go back without an attempt counted.
+    pub slot_fault: Option<String>,
 }
 
 /// How a watched batch ended: its outcomes, and the seconds the program itself ran (from

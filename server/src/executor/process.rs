@@ -27,6 +27,8 @@ pub struct Launch {
     pub cancel_grace: Duration,
     /// The slot's `stop` command, expanded; run when the daemon stops the program.
     pub stop: Vec<String>,
+    /// A running program that prints nothing for this long is stopped as stalled.
+    pub stall: Option<Duration>,
 }
 
 /// How the program ended.
@@ -48,11 +50,16 @@ pub struct Ended {
     /// Someone else canceled the program (an `scancel` outside the daemon): why. Jobs
     /// without output go back to the queue.
     pub canceled_outside: Option<String>,
+    /// It printed nothing for `stall_seconds` and the daemon stopped it.
+    pub stalled: bool,
+    /// Its output shows an error of the program itself (a Python traceback, an `ERROR` or
+    /// `CRITICAL` line): a death is then the program's, not its slot's.
+    pub program_error: bool,
 }
 
 impl Ended {
     pub fn succeeded(&self) -> bool {
-        self.code == Some(0) && !self.canceled && !self.timed_out
+        self.code == Some(0) && !self.canceled && !self.timed_out && !self.stalled
     }
 }
 
@@ -110,6 +117,15 @@ pub fn parse_progress(line: &str) -> Option<f64> {
 
 pub fn is_oom(line: &str) -> bool {
     line.contains("CUDA out of memory") || line.contains("OutOfMemoryError")
+}
+
+/// A line that shows the program failing on its own account (a Python exception, a logged
+/// error): see [`Ended::program_error`].
+pub fn is_program_error(line: &str) -> bool {
+    line.contains("Traceback (most recent call last)")
+        || line.contains("ERROR")
+        || line.contains("CRITICAL")
+        || line.contains("Error:")
 }
 
 pub fn is_block(line: &str) -> bool {
@@ -176,14 +192,17 @@ async fn pump<R: AsyncRead + Unpin>(
     stream: &str,
     log: &Mutex<Log>,
     ended: &Mutex<Ended>,
+    heard: &Mutex<std::time::Instant>,
     progress: &dyn Progress,
     step: &(dyn Fn(&str) -> Option<f64> + Sync),
 ) {
     let mut handle = |line: String| {
+        *heard.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
         {
             let mut e = ended.lock().unwrap_or_else(|p| p.into_inner());
             e.out_of_memory |= is_oom(&line);
             e.blocked |= is_block(&line);
+            e.program_error |= is_program_error(&line);
         }
         let fraction = step(&line);
         let shown = if stream == "stderr" {
@@ -293,13 +312,14 @@ pub async fn watch(
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let ended = Mutex::new(Ended::default());
+    let heard = Mutex::new(std::time::Instant::now());
     let output = async {
         tokio::join!(
-            pump(stdout, "stdout", &log, &ended, progress, step),
-            pump(stderr, "stderr", &log, &ended, progress, step),
+            pump(stdout, "stdout", &log, &ended, &heard, progress, step),
+            pump(stderr, "stderr", &log, &ended, &heard, progress, step),
         )
     };
-    let (mut canceled, mut timed_out) = (false, false);
+    let (mut canceled, mut timed_out, mut stalled) = (false, false, false);
     let status = {
         let wait = async {
             let (status, _) = tokio::join!(child.wait(), output);
@@ -311,6 +331,14 @@ pub async fn watch(
             s = &mut wait => s,
             _ = cancel.cancelled() => { canceled = true; stop(pid, launch, &log, wait).await }
             _ = tokio::time::sleep(timeout) => { timed_out = true; stop(pid, launch, &log, wait).await }
+            _ = silence(&heard, launch.stall) => {
+                stalled = true;
+                log.lock().unwrap_or_else(|p| p.into_inner()).write(&format!(
+                    "[cosmosq] the program printed nothing for {} s: stopped as stalled",
+                    launch.stall.map_or(0, |d| d.as_secs())
+                ));
+                stop(pid, launch, &log, wait).await
+            }
         }
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -326,16 +354,33 @@ pub async fn watch(
     ended.code = status.ok().and_then(|s| s.code());
     ended.canceled = canceled;
     ended.timed_out = timed_out;
+    ended.stalled = stalled;
     let summary = format!(
-        "[cosmosq] program ended: code {:?}{}{}",
+        "[cosmosq] program ended: code {:?}{}{}{}",
         ended.code,
         if canceled { ", canceled" } else { "" },
-        if timed_out { ", timed out" } else { "" }
+        if timed_out { ", timed out" } else { "" },
+        if stalled { ", stalled" } else { "" }
     );
     log.lock()
         .unwrap_or_else(|p| p.into_inner())
         .write(&summary);
     (ended, seconds)
+}
+
+/// Resolves once nothing was heard from the program for `stall` (never when `None`).
+pub async fn silence(heard: &Mutex<std::time::Instant>, stall: Option<Duration>) {
+    let Some(stall) = stall else {
+        return std::future::pending().await;
+    };
+    loop {
+        let last = *heard.lock().unwrap_or_else(|p| p.into_inner());
+        let quiet = last.elapsed();
+        if quiet >= stall {
+            return;
+        }
+        tokio::time::sleep(stall - quiet).await;
+    }
 }
 
 /// Run the slot's `stop` command (if any) while the group gets SIGTERM, wait up to the grace

@@ -22,7 +22,7 @@
 //! - **Run time**: Slurm's EndTime − StartTime, so waiting for resources never counts.
 
 use super::cosmos::{shell_quote, Ended, Launch, Launcher};
-use super::process::{is_block, is_oom, Lines};
+use super::process::{is_block, is_oom, is_program_error, Lines};
 use super::{BoxFuture, Handle, Progress};
 use crate::config::ExecutorConfig;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -398,9 +398,17 @@ impl Launcher for Slurm {
             };
             let mut oom = false;
             let mut blocked = false;
+            let mut program_error = false;
+            // When the job last printed (or began to run): silence past `run.stall` while
+            // Slurm runs it is a stall.
+            let heard = std::sync::Mutex::new(std::time::Instant::now());
+            let hear =
+                || *heard.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
             let mut emit = |line: String| {
+                hear();
                 oom |= is_oom(&line);
                 blocked |= is_block(&line);
+                program_error |= is_program_error(&line);
                 progress.report(step(&line), Some(line));
             };
             let offset = std::fs::metadata(&run.log).map_or(0, |m| m.len());
@@ -410,8 +418,20 @@ impl Launcher for Slurm {
                 lines: Lines::default(),
             };
             let mut canceled = false;
+            let mut stalled = false;
             let mut seen: Option<(String, Option<String>)> = None;
             let info = loop {
+                if stalled && !canceled {
+                    canceled = true;
+                    let _ = slurm("scancel", std::slice::from_ref(&id)).await;
+                    note(
+                        &run.log,
+                        &format!(
+                            "[cosmosq] the job printed nothing for {} s: scancel {id} (stalled)",
+                            run.stall.map_or(0, |d| d.as_secs())
+                        ),
+                    );
+                }
                 if cancel.is_cancelled() && !canceled {
                     canceled = true;
                     let args = [id.clone()];
@@ -429,10 +449,22 @@ impl Launcher for Slurm {
                         }
                         let now = (info.state.clone(), info.reason.clone());
                         if seen.as_ref() != Some(&now) {
+                            if info.state == "RUNNING" {
+                                hear();
+                            }
                             progress.launcher_state(&info.state, info.reason.as_deref());
                             seen = Some(now);
                         }
                         tail.read(&mut emit);
+                        if info.state == "RUNNING"
+                            && run.stall.is_some_and(|s| {
+                                heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= s
+                            })
+                            && !canceled
+                        {
+                            stalled = true;
+                            continue;
+                        }
                         if is_final(&info.state) {
                             break Some(info);
                         }
@@ -472,8 +504,14 @@ impl Launcher for Slurm {
                 let _ = slurm("scancel", std::slice::from_ref(&id)).await;
             }
             let mut ended = ended_of(&info, &id, canceled);
+            if stalled {
+                ended.canceled = false;
+                ended.canceled_outside = None;
+                ended.stalled = true;
+            }
             ended.out_of_memory |= oom;
             ended.blocked = blocked;
+            ended.program_error = program_error;
             note(
                 &run.log,
                 &format!(
@@ -571,6 +609,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             cancel_grace: Duration::from_secs(1),
             stop: vec![],
+            stall: None,
         };
         let text = script(&launch);
         assert!(text.contains("export A='$(x)'\n"));

@@ -90,6 +90,7 @@ impl Queue {
                 progress: record.batch.progress,
                 log_tail: VecDeque::new(),
                 launcher_state: None,
+                slot_stopped: false,
             },
         );
         let claimed = Claimed {

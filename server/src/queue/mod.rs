@@ -35,6 +35,8 @@ mod recovery;
 mod refit;
 mod retention;
 mod running;
+mod slots;
+pub use slots::SlotAction;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -131,6 +133,11 @@ impl Queue {
         };
         queue.recover().map_err(|e| e.message)?;
         Ok(queue)
+    }
+
+    /// The run log of batch `batch_id` (it may not exist yet).
+    pub fn batch_log_path(&self, batch_id: &str) -> PathBuf {
+        self.batches_dir.join(batch_id).join("run.log")
     }
 
     pub fn config(&self) -> &Config {

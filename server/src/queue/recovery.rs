@@ -61,6 +61,7 @@ impl Queue {
                 fitted_cost_model: None,
                 presets: Default::default(),
                 next_event_seq: 0,
+                slots: Default::default(),
             }));
             // Refit from the recorded batches rather than trusting the stored fit: that may
             // be another profile's or another time scale's, and the configured prior may have

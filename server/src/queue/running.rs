@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::executor::{BatchResult, Claimed, JobOutcome};
 use crate::ids;
 use crate::store::{BatchRecord, JobRecord};
-use cosmosq_shared::api::{Batch, BatchStatus, Event, JobStatus};
+use cosmosq_shared::api::{Batch, BatchStatus, ErrorBody, Event, JobStatus};
+use cosmosq_shared::ErrorCode;
 use std::collections::VecDeque;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,9 @@ impl Queue {
         // changed meanwhile).
         let automatic = {
             let state = self.lock();
+            if !Self::accepts(&state, slot) {
+                return Ok(None);
+            }
             let needed = state.pending.is_empty()
                 && Self::automatic_possible(&state)
                 && state.live.len() < self.config.executor.slots.len();
@@ -51,7 +55,10 @@ impl Queue {
         let token = cancel.clone();
         let claimed = self.mutate_then(
             |state, change| {
-                if self.is_stopping() || state.live.len() >= self.config.executor.slots.len() {
+                if self.is_stopping()
+                    || state.live.len() >= self.config.executor.slots.len()
+                    || !Self::accepts(state, slot)
+                {
                     return Ok(None);
                 }
                 let mut record = match state.pending.values().next() {
@@ -108,6 +115,7 @@ impl Queue {
                             progress: 0.0,
                             log_tail: VecDeque::new(),
                             launcher_state: None,
+                            slot_stopped: false,
                         },
                     );
                 }
@@ -166,6 +174,10 @@ impl Queue {
                     .live
                     .get(batch_id)
                     .is_some_and(|l| l.cancel.is_cancelled());
+                // Stopped because its slot was disabled, or failed for a cause of its slot:
+                // its jobs go back without an attempt counted.
+                let uncounted = result.slot_fault.is_some()
+                    || state.live.get(batch_id).is_some_and(|l| l.slot_stopped);
                 let now = ids::now();
                 let mut all_succeeded = true;
                 let mut smaller: Vec<JobRecord> = Vec::new();
@@ -187,7 +199,7 @@ impl Queue {
                         Some(outcome @ (JobOutcome::Requeue | JobOutcome::NotStarted)) => {
                             all_succeeded = false;
                             let order = state.free_order_key(job.order, change);
-                            job.requeue(order, outcome == JobOutcome::Requeue);
+                            job.requeue(order, outcome == JobOutcome::Requeue && !uncounted);
                         }
                         Some(JobOutcome::RetrySmaller) => {
                             all_succeeded = false;
@@ -199,7 +211,7 @@ impl Queue {
                             // place.
                             all_succeeded = false;
                             let order = state.free_order_key(job.order, change);
-                            job.requeue(order, true);
+                            job.requeue(order, !uncounted);
                         }
                     }
                     change.jobs.push(job);
@@ -216,7 +228,31 @@ impl Queue {
                 } else {
                     BatchStatus::Failed
                 };
-                let (log, error) = (result.log_path.clone(), result.error.take());
+                let (log, mut error) = (result.log_path.clone(), result.error.take());
+                let slot = record.batch.slot.clone().unwrap_or_default();
+                let refused = error
+                    .as_ref()
+                    .is_some_and(|e| e.code == ErrorCode::InputRefused);
+                let health = self.slot_after_batch(
+                    state,
+                    &slot,
+                    result.slot_fault.as_deref(),
+                    !stopped && !refused,
+                );
+                let quarantined = health.as_ref().is_some_and(|(_, q)| *q);
+                if let Some((slot_record, _)) = health {
+                    let mut meta = change.meta.clone().unwrap_or_else(|| state.meta().clone());
+                    if quarantined {
+                        tracing::warn!(slot = %slot, why = ?slot_record.last_error, "slot quarantined");
+                        error = Some(ErrorBody {
+                            code: ErrorCode::SlotQuarantined,
+                            message: slot_record.last_error.clone().unwrap_or_default(),
+                        });
+                    }
+                    meta.slots.insert(slot.clone(), slot_record);
+                    change.meta = Some(meta);
+                }
+                let stalled = error.as_ref().is_some_and(|e| e.code == ErrorCode::Stalled);
                 record.finish(status, progress, measured_seconds, log, error, &now);
                 let b = &record.batch;
                 let summary = (
@@ -224,6 +260,7 @@ impl Queue {
                     b.job_ids.len(),
                     b.estimated_seconds,
                     measured_seconds,
+                    (stalled, quarantined),
                 );
                 let refitted = (b.status == BatchStatus::Succeeded
                     && self.config.executor.refit_enabled())
@@ -246,8 +283,14 @@ impl Queue {
         );
         let outcome = outcome.map(|(summary, _)| summary);
         match outcome {
-            Ok((status, jobs, estimated, measured)) => {
+            Ok((status, jobs, estimated, measured, (stalled, quarantined))) => {
                 self.metrics.record_batch(status, jobs, estimated, measured);
+                if stalled {
+                    self.metrics.record_stall();
+                }
+                if quarantined {
+                    self.metrics.record_quarantine();
+                }
             }
             Err(e) => {
                 // Keep the batch live-free so shutdown does not wait forever; recovery at the

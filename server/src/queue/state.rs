@@ -20,6 +20,8 @@ pub(super) struct Live {
     pub(super) log_tail: VecDeque<String>,
     /// The launcher's state of the batch (Slurm's state and reason), when it has one.
     pub(super) launcher_state: Option<(String, Option<String>)>,
+    /// Stopped because its slot was disabled: its jobs go back without an attempt counted.
+    pub(super) slot_stopped: bool,
 }
 
 #[derive(Default)]

@@ -104,6 +104,31 @@ pub struct Meta {
     /// The next notification event's number (event ids `ev_<n>` never repeat).
     #[serde(default)]
     pub next_event_seq: u64,
+    /// Executor slots' service state and health, by name (a slot never changed is absent).
+    #[serde(default)]
+    pub slots: std::collections::BTreeMap<String, SlotRecord>,
+}
+
+/// Whether an executor slot takes work, as set by an operator or by quarantine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotAdmin {
+    #[default]
+    Enabled,
+    /// Finish the current batch, take no other (then shown as disabled).
+    Draining,
+    Disabled,
+    Quarantined,
+}
+
+/// An executor slot's stored state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    pub admin: SlotAdmin,
+    /// Batches in a row that failed for a cause of the slot.
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub changed_at: Option<String>,
 }
 
 /// Everything in the store, read at start-up.
