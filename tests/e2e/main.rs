@@ -6,6 +6,7 @@ mod bulk;
 mod cli_client;
 mod concurrency;
 mod crash_loop;
+mod dashboard;
 mod dependencies;
 mod durability;
 mod executors;
