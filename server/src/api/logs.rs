@@ -143,11 +143,12 @@ pub fn job_lines(text: &str, ids: &[String], index: usize, profile: Profile) -> 
     operation_id = "get_batch_log",
     params(("id" = String, Path, description = "Batch id (`bt_...`)"), LogQuery),
     responses(
-        (status = 200, description = "The log (from `offset`), or one job's lines", content_type = "text/plain",
+        (status = 200, description = "The log (from `offset`; empty when `offset` is at or past the end), or one job's lines", content_type = "text/plain",
             headers(("X-Log-Size" = u64, description = "Bytes in the log now"), ("X-Log-Complete" = bool, description = "The batch finished: the log will not grow"))),
         (status = 206, description = "The requested byte range (`Content-Range`)", content_type = "text/plain"),
+        (status = 400, description = "`invalid_query`: an unknown parameter or an `offset` over 2^63 - 1", body = ErrorResponse),
         (status = 404, description = "`batch_not_found`, `job_not_found` (not a job of this batch), or `log_not_found` (a finished batch without a log)", body = ErrorResponse),
-        (status = 416, description = "`range_not_satisfiable`: `offset` or `Range` past the end (`Content-Range: bytes */size`)", body = ErrorResponse),
+        (status = 416, description = "`range_not_satisfiable`: a `Range` past the end (`Content-Range: bytes */size`)", body = ErrorResponse),
     )
 )]
 #[get("/batches/{id}/log")]
@@ -157,6 +158,12 @@ async fn log(
     query: web::Query<LogQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
+    if query.offset.is_some_and(|o| o > i64::MAX as u64) {
+        return Err(Error::new(
+            ErrorCode::InvalidQuery,
+            "`offset` must be at most 9223372036854775807",
+        ));
+    }
     let batch = queue.batch(&id)?;
     let complete = matches!(
         batch.status,
@@ -230,10 +237,9 @@ async fn log(
         Err(()) => return Ok(unsatisfiable(size)),
         Ok(Some((a, b))) => (a, b + 1, true),
         Ok(None) => {
-            let offset = query.offset.unwrap_or(0);
-            if offset > size {
-                return Ok(unsatisfiable(size));
-            }
+            // An offset at or past the end answers an empty text: nothing more has been
+            // written yet (the `X-Log-Size` header says how much there is).
+            let offset = query.offset.unwrap_or(0).min(size);
             (offset, size, false)
         }
     };
