@@ -6,6 +6,7 @@ use crate::model;
 use cosmosq_shared::api::{
     Batch, BulkJobs, BulkJobsInput, CostModelView, ExecuteInput, ExecuteReply, Job, JobFilter,
     JobInput, MoveInput, Preset, PresetInput, Prompt, PromptInput, QueueSettingsPatch, QueueView,
+    SlotView,
 };
 use cosmosq_shared::plan::{Plan, PlanMode};
 use cosmosq_shared::ErrorCode;
@@ -275,6 +276,105 @@ pub async fn batches() -> ApiResult<Vec<Batch>> {
 
 pub async fn cost_model() -> ApiResult<CostModelView> {
     json(get("/api/v1/cost-model")).await
+}
+
+/// Executor slots, in configuration order.
+pub async fn slots() -> ApiResult<Vec<SlotView>> {
+    json(get("/api/v1/slots")).await
+}
+
+/// What a slot's buttons ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotAction {
+    Drain,
+    Disable,
+    Enable,
+}
+
+impl SlotAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotAction::Drain => "drain",
+            SlotAction::Disable => "disable",
+            SlotAction::Enable => "enable",
+        }
+    }
+}
+
+/// Drain, disable or enable a slot; the reply is the slot as it is now.
+pub async fn slot_action(name: &str, action: SlotAction) -> ApiResult<SlotView> {
+    let name = String::from(js_sys::encode_uri_component(name));
+    json(post_empty(&format!(
+        "/api/v1/slots/{name}/{}",
+        action.as_str()
+    )))
+    .await
+}
+
+/// A piece of a batch log: its bytes, the log's size now and whether it is complete (the
+/// batch finished; nothing more will be written).
+pub struct LogPiece {
+    pub bytes: Vec<u8>,
+    pub size: u64,
+    pub complete: bool,
+}
+
+/// `GET /api/v1/batches/{id}/log`: from byte `offset`, or (with `job`) that job's lines whole.
+pub async fn batch_log(batch_id: &str, offset: u64, job: Option<&str>) -> ApiResult<LogPiece> {
+    let url = match job {
+        Some(j) => format!(
+            "/api/v1/batches/{batch_id}/log?job={}",
+            js_sys::encode_uri_component(j)
+        ),
+        None => format!("/api/v1/batches/{batch_id}/log?offset={offset}"),
+    };
+    let response = send(get(&url)).await?;
+    let header = |name: &str| response.headers().get(name);
+    let size = header("X-Log-Size")
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let complete = header("X-Log-Complete").is_some_and(|s| s.trim() == "true");
+    let bytes = response.binary().await.map_err(ApiError::network)?;
+    Ok(LogPiece {
+        bytes,
+        size,
+        complete,
+    })
+}
+
+/// Where a batch's log downloads from (an attachment, `<batch id>.log`).
+pub fn log_download_url(batch_id: &str) -> String {
+    format!("/api/v1/batches/{batch_id}/log?download=1")
+}
+
+/// Download a batch's log with the access token (a plain link cannot send it): fetch it,
+/// then save it from a blob URL.
+pub async fn download_log(batch_id: &str) -> ApiResult<()> {
+    use wasm_bindgen::JsCast;
+    let response = send(get(&log_download_url(batch_id))).await?;
+    let bytes = response.binary().await.map_err(ApiError::network)?;
+    let failed = |what: &str| ApiError::network(format!("cannot save the log: {what}"));
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/plain");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .map_err(|_| failed("no blob"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| failed("no URL"))?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| failed("no document"))?;
+    let link = document
+        .create_element("a")
+        .map_err(|_| failed("no link"))?;
+    let _ = link.set_attribute("href", &url);
+    let _ = link.set_attribute("download", &format!("{batch_id}.log"));
+    if let (Some(body), Ok(link)) = (document.body(), link.dyn_into::<web_sys::HtmlElement>()) {
+        let _ = body.append_child(&link);
+        link.click();
+        link.remove();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
 }
 
 /// Where the browser streams a job's output video from (Range requests work); the token

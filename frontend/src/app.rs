@@ -6,7 +6,10 @@ use crate::components::notices::{LinkBanner, Notices};
 use crate::components::run_settings::RunSettings;
 use crate::components::settings::SettingsPanel;
 use crate::events;
-use crate::pages::{prompts::PromptsPage, queue::QueuePage, runs::RunsPage};
+use crate::pages::{
+    compare::ComparePage, insights::InsightsPage, log::LogPage, prompts::PromptsPage,
+    queue::QueuePage, runs::RunsPage, slots::SlotsPage,
+};
 use crate::routes;
 use crate::store::{use_store, Link, Store};
 use cosmosq_shared::Profile;
@@ -34,6 +37,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/prompts") view=PromptsPage/>
                     <Route path=path!("/queue") view=QueuePage/>
                     <Route path=path!("/runs") view=RunsPage/>
+                    <Route path=path!("/slots") view=SlotsPage/>
+                    <Route path=path!("/insights") view=InsightsPage/>
+                    <Route path=path!("/log/:batch_id") view=LogPage/>
+                    <Route path=path!("/compare") view=ComparePage/>
                 </Routes>
             </main>
         </Router>
@@ -70,6 +77,8 @@ fn Header() -> impl IntoView {
                         }}
                     </A>
                     <A href=routes::RUNS>"Runs"</A>
+                    <A href=routes::SLOTS>"Slots"</A>
+                    <A href=routes::INSIGHTS>"Insights"</A>
                 </nav>
                 <div class="topbar-right">
                     {move || match executor() {

@@ -1,9 +1,10 @@
 //! cosmosq's web interface: a Leptos client-side app over the daemon's REST API and event
 //! stream. The Smart Batching preview is planned in the browser with the shared engine.
 //!
-//! `preview` and `model` are pure and compile everywhere (tested natively); the rest is the
+//! `preview`, `model` and `insights` are pure and compile everywhere (tested natively); the rest is the
 //! browser app and builds for wasm32 only.
 
+pub mod insights;
 pub mod model;
 pub mod preview;
 

@@ -323,6 +323,162 @@ pub fn varied_values(text: &str, what: Varied) -> Result<Vec<f64>, String> {
     Ok(values)
 }
 
+/// A batch log as it arrives in pieces (`?offset=` = the bytes received so far): whole lines,
+/// and the bytes of the line still being written (a piece may end inside a UTF-8 character).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogText {
+    pub lines: Vec<String>,
+    partial: Vec<u8>,
+    /// Bytes received so far (the next `offset`).
+    pub received: u64,
+}
+
+impl LogText {
+    /// Add the next piece.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.received += bytes.len() as u64;
+        self.partial.extend_from_slice(bytes);
+        let Some(last) = self.partial.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        let rest = self.partial.split_off(last + 1);
+        let whole = std::mem::replace(&mut self.partial, rest);
+        self.lines.extend(
+            String::from_utf8_lossy(&whole[..whole.len() - 1])
+                .split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
+        );
+    }
+
+    /// The whole text at once (one job's lines).
+    pub fn whole(bytes: &[u8]) -> LogText {
+        let mut t = LogText::default();
+        t.push(bytes);
+        t
+    }
+
+    /// Every line, the one being written last (when there is one).
+    pub fn all_lines(&self) -> Vec<String> {
+        let mut lines = self.lines.clone();
+        if !self.partial.is_empty() {
+            lines.push(String::from_utf8_lossy(&self.partial).into_owned());
+        }
+        lines
+    }
+}
+
+/// Whether a log line matches the search (case-insensitive; an empty search matches none).
+pub fn line_matches(line: &str, query: &str) -> bool {
+    let q = query.trim();
+    !q.is_empty() && line.to_lowercase().contains(&q.to_lowercase())
+}
+
+/// A line cut around the search's matches: (text, is a match) pieces, in order.
+pub fn highlight(line: &str, query: &str) -> Vec<(String, bool)> {
+    let q = query.trim().to_lowercase();
+    if q.is_empty() {
+        return vec![(line.to_string(), false)];
+    }
+    // Lowercasing may change byte lengths outside ASCII: search char by char.
+    let chars: Vec<char> = line.chars().collect();
+    let lower: Vec<String> = chars.iter().map(|c| c.to_lowercase().collect()).collect();
+    let qchars: Vec<char> = q.chars().collect();
+    let mut pieces: Vec<(String, bool)> = Vec::new();
+    let mut plain = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let end = i + qchars.len();
+        let hit = end <= chars.len() && lower[i..end].concat() == q;
+        if hit {
+            if !plain.is_empty() {
+                pieces.push((std::mem::take(&mut plain), false));
+            }
+            pieces.push((chars[i..end].iter().collect(), true));
+            i = end;
+        } else {
+            plain.push(chars[i]);
+            i += 1;
+        }
+    }
+    if !plain.is_empty() {
+        pieces.push((plain, false));
+    }
+    pieces
+}
+
+/// `jb_1,jb_2, jb_3` → the ids, in order, without repeats or blanks.
+pub fn id_list(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !ids.iter().any(|x| x == id) {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// One row of the Compare view's settings table: a setting's value for each job, and whether
+/// they differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingRow {
+    pub label: String,
+    pub values: Vec<String>,
+    pub differs: bool,
+}
+
+/// The settings of `jobs` side by side: the prompt, each control's weight (any job's
+/// control; 0 where a job has none), then the run settings.
+pub fn compare_rows(jobs: &[Job], prompts: &PromptIndex) -> Vec<SettingRow> {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |label: &str, value: &dyn Fn(&Job) -> String| {
+        rows.push((label.to_string(), jobs.iter().map(value).collect()));
+    };
+    row("prompt", &|j| {
+        prompts
+            .get(&j.prompt_id)
+            .map_or_else(|| j.prompt_id.clone(), |p| p.text.clone())
+    });
+    row("negative prompt", &|j| {
+        prompts
+            .get(&j.prompt_id)
+            .and_then(|p| p.negative_prompt.clone())
+            .unwrap_or_else(|| "program default".into())
+    });
+    row("kind", &|j| j.kind.as_str().to_string());
+    let controls: std::collections::BTreeSet<Control> = jobs
+        .iter()
+        .flat_map(|j| active_controls(&j.config).into_iter().map(|(c, _)| c))
+        .collect();
+    for c in controls {
+        row(&format!("{c} weight"), &|j| {
+            format!("{}", j.config.weights.get(&c).copied().unwrap_or(0.0))
+        });
+    }
+    let default = |v: Option<String>| v.unwrap_or_else(|| "program default".into());
+    row("steps", &|j| j.config.num_steps.to_string());
+    row("guidance", &|j| j.config.guidance.to_string());
+    row("seed", &|j| j.config.seed.to_string());
+    row("sigma max", &|j| {
+        default(j.config.sigma_max.map(|s| s.to_string()))
+    });
+    row("blur", &|j| j.config.blur_strength.to_string());
+    row("canny", &|j| j.config.canny_threshold.to_string());
+    row("fps", &|j| default(j.config.fps.map(|f| f.to_string())));
+    row("distilled", &|j| {
+        if j.config.distilled { "yes" } else { "no" }.into()
+    });
+    row("batch", &|j| {
+        j.batch_id.as_deref().map_or("–", short_id).to_string()
+    });
+    rows.into_iter()
+        .map(|(label, values)| SettingRow {
+            differs: values.iter().any(|v| *v != values[0]),
+            label,
+            values,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +620,56 @@ mod tests {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(3_400_000), "3.4 MB");
         assert_eq!(format_bytes(1_249_000_000), "1.2 GB");
+    }
+
+    #[test]
+    fn log_text_keeps_whole_lines_across_pieces() {
+        let mut t = LogText::default();
+        t.push(b"first line\nsec");
+        assert_eq!(t.lines, ["first line"]);
+        assert_eq!(t.all_lines(), ["first line", "sec"]);
+        // A piece that ends inside a character: é is 0xC3 0xA9.
+        t.push(b"ond \xC3");
+        t.push(b"\xA9t\xC3\xA9\r\nthird\n");
+        assert_eq!(t.lines, ["first line", "second été", "third"]);
+        assert_eq!(t.all_lines().len(), 3);
+        assert_eq!(t.received, 31);
+        assert_eq!(LogText::whole(b"a\nb").all_lines(), ["a", "b"]);
+        assert!(LogText::whole(b"").all_lines().is_empty());
+    }
+
+    #[test]
+    fn search_highlights_every_match_case_insensitively() {
+        assert!(line_matches("[simulated] Job 1 started", "job 1"));
+        assert!(!line_matches("anything", "  "));
+        assert_eq!(
+            highlight("Edge then edge", "EDGE"),
+            [
+                ("Edge".to_string(), true),
+                (" then ".to_string(), false),
+                ("edge".to_string(), true)
+            ]
+        );
+        assert_eq!(highlight("plain", ""), [("plain".to_string(), false)]);
+        assert_eq!(highlight("ÉTÉ été", "été").len(), 3);
+    }
+
+    #[test]
+    fn compare_rows_mark_what_differs() {
+        let (queue, prompts) = synthetic_queue(2, false);
+        let mut jobs = queue.jobs.clone();
+        jobs[1].prompt_id = jobs[0].prompt_id.clone();
+        jobs[1].config.num_steps = jobs[0].config.num_steps;
+        jobs[1].config.seed = 9;
+        let rows = compare_rows(&jobs, &prompts);
+        let get = |label: &str| rows.iter().find(|r| r.label == label).unwrap();
+        assert!(get("seed").differs);
+        assert_eq!(get("seed").values, ["1", "9"]);
+        assert!(!get("steps").differs);
+        assert!(!get("prompt").differs);
+        // Job 0 runs edge, job 1 depth: both weights show, both differ.
+        assert_eq!(get("edge weight").values, ["0.5", "0"]);
+        assert!(get("depth weight").differs);
+        assert_eq!(id_list(" jb_1,jb_2,,jb_1 "), ["jb_1", "jb_2"]);
     }
 }

@@ -244,7 +244,12 @@ fn a_batch_log_is_read_by_range_and_offset_followed_while_it_runs_and_split_by_j
     let r = app.raw("GET", &format!("{path}?offset={}", size + 1), &[], "");
     assert_eq!((r.status, r.body.as_str()), (200, ""));
     assert_eq!(header(&r, "x-log-size").unwrap(), size.to_string());
-    let r = app.raw("GET", &format!("{path}?offset=9223372036854775808"), &[], "");
+    let r = app.raw(
+        "GET",
+        &format!("{path}?offset=9223372036854775808"),
+        &[],
+        "",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["code"], "invalid_query");
 

@@ -3,6 +3,7 @@
 
 use super::badges::{BatchStatusBadge, ControlList};
 use crate::model::{format_seconds, percent, plural, short_id};
+use crate::routes;
 use crate::store::use_store;
 use cosmosq_shared::api::{Batch, BatchStatus};
 use leptos::prelude::*;
@@ -81,6 +82,7 @@ pub fn BatchProgress() -> impl IntoView {
                                     <span class="muted">{format!("{} · {}", plural(b.job_ids.len(), "job"), b.mode)}</span>
                                     <span class="loads">"loads " <ControlList controls=b.controls.clone()/></span>
                                     <span class="muted">{format!("batch_size {}", b.batch_size)}</span>
+                                    <a class="log-link" href=routes::log(&b.id, None) title="The whole log, followed live">"Log"</a>
                                     {move || slurm.get().map(|s| {
                                         let state = s.state.clone().unwrap_or_else(|| "submitted".into());
                                         let text = match s.reason.as_deref().filter(|r| *r != "None") {
@@ -134,6 +136,7 @@ pub fn BatchProgress() -> impl IntoView {
                             <th>"Controls"</th>
                             <th class="num">"Estimated"</th>
                             <th class="num">"Measured"</th>
+                            <th></th>
                         </tr>
                     </thead>
                     <tbody>
@@ -151,6 +154,7 @@ pub fn BatchProgress() -> impl IntoView {
                                         <td class="num">
                                             {b.measured_seconds.map(format_seconds).unwrap_or_else(|| "–".into())}
                                         </td>
+                                        <td><a class="log-link" href=routes::log(&b.id, None)>"Log"</a></td>
                                     </tr>
                                 }
                             }

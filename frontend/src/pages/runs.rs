@@ -1,15 +1,18 @@
 //! Runs: finished jobs (succeeded, failed, canceled) with their output video, settings, batch,
-//! estimated vs measured seconds and errors; filters by status, text and prompt; retry.
+//! estimated vs measured seconds (and where the cost model says the time went) and errors;
+//! filters by status, text and prompt; retry; select several to retry, delete or compare.
 
 use crate::api;
 use crate::components::badges::{ControlBadges, JobStatusBadge};
 use crate::components::video::OutputVideo;
+use crate::insights::{self, index_jobs};
 use crate::model::{self, format_bytes, format_seconds, short_id, RunFilter};
+use crate::routes;
 use crate::store::use_store;
 use cosmosq_shared::api::{Batch, Job, JobStatus};
 use cosmosq_shared::Profile;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 const PAGE: usize = 30;
 
@@ -76,6 +79,23 @@ pub fn RunsPage() -> impl IntoView {
         Some(Err(e)) => store.error(&e),
         None => {}
     });
+    // Compare: the selected runs that have an output video (succeeded), in the list's order.
+    let comparable = Memo::new(move |_| {
+        let chosen = selected.get();
+        runs.with(|r| {
+            r.iter()
+                .filter(|j| chosen.contains(&j.id) && j.status == JobStatus::Succeeded)
+                .map(|j| j.id.clone())
+                .collect::<Vec<_>>()
+        })
+    });
+    let navigate = use_navigate();
+    let compare = move |_| {
+        let ids = comparable.get_untracked();
+        if ids.len() >= 2 {
+            navigate(&routes::compare(&ids), Default::default());
+        }
+    };
     let prompt_label = move || {
         let id = prompt_id.get()?;
         Some(
@@ -163,6 +183,15 @@ pub fn RunsPage() -> impl IntoView {
             <button class="danger" id="delete-selected" disabled=move || selected.with(|s| s.is_empty()) || bulk.pending().get()
                 on:click=move |_| { bulk.dispatch((false, selected.get_untracked().into_iter().collect())); }>
                 "Delete selected"
+            </button>
+            <button class="primary" id="compare-selected"
+                title="Their output videos side by side, in sync, with the settings that differ"
+                disabled=move || comparable.with(|c| c.len() < 2)
+                on:click=compare>
+                {move || match comparable.with(Vec::len) {
+                    n if n >= 2 => format!("Compare {n}"),
+                    _ => "Compare".to_string(),
+                }}
             </button>
         </div>
         <div class="runs" id="runs-list">
@@ -253,7 +282,18 @@ fn RunCard(
                     <BatchFacts batch_id=job.batch_id.clone()/>
                     <dt>"Attempts"</dt>
                     <dd>{job.attempts}</dd>
-                    {job.outputs.log.clone().map(|l| view! { <dt>"Log"</dt><dd><code>{l}</code></dd> })}
+                    {job.batch_id.clone().map(|b| {
+                        let file = job.outputs.log.clone();
+                        view! {
+                            <dt>"Log"</dt>
+                            <dd>
+                                <a class="log-link" href=routes::log(&b, Some(&job.id))>"This job's lines"</a>
+                                " · "
+                                <a class="log-link batch-log-link" href=routes::log(&b, None)>"the whole batch"</a>
+                                {file.map(|l| view! { " " <code class="muted small">{l}</code> })}
+                            </dd>
+                        }
+                    })}
                     {job.outputs.video.clone().map(|v| view! { <dt>"Output"</dt><dd><code>{v}</code></dd> })}
                 </dl>
                 {job.error.clone().map(|e| view! {
@@ -309,7 +349,81 @@ fn BatchFacts(batch_id: Option<String>) -> impl IntoView {
                 Some(b) => timing(&b),
                 None => "–".into(),
             }}
+            {move || batch.get().map(|b| view! { <TimeBreakdown batch=b/> })}
         </dd>
+    }
+}
+
+/// Where a batch's time went by the daemon's cost model (start-up, control loads, compute,
+/// control-video generation; each job's part), beside the measured seconds.
+#[component]
+fn TimeBreakdown(batch: Batch) -> impl IntoView {
+    let store = use_store();
+    let measured = batch.measured_seconds;
+    let scaled = batch.executor == Profile::Simulated;
+    let split = move || {
+        let cost = store
+            .cost
+            .with(|c| c.as_ref().map(|c| c.cost_model.clone()))?;
+        store.jobs.with(|jobs| {
+            store
+                .prompt_index
+                .with(|p| insights::breakdown(&batch, &index_jobs(jobs), p, &cost))
+        })
+    };
+    move || {
+        split().map(|d| {
+            let e = d.estimate;
+            let parts = [
+                ("startup", "start-up", e.startup_seconds),
+                ("load", "control loads", e.load_seconds),
+                ("compute", "compute", e.compute_seconds),
+                ("preprocess", "control videos", e.preprocess_seconds),
+            ];
+            // Both bars on one scale (a simulated run is scaled down: its own scale then).
+            let full = if scaled {
+                e.total_seconds
+            } else {
+                e.total_seconds.max(measured.unwrap_or(0.0))
+            }
+            .max(1e-9);
+            let width = |s: f64| format!("width: {:.2}%", (s / full * 100.0).clamp(0.0, 100.0));
+            let per_job = d.per_job.clone();
+            view! {
+                <div class="time-breakdown" title="By the daemon's current cost model">
+                    <div class="tb-row">
+                        <span class="tb-name">"model"</span>
+                        <div class="tb-bar">
+                            {parts.iter().filter(|p| p.2 > 0.0).map(|(key, label, s)| view! {
+                                <span class=format!("tb-part tb-{key}") style=width(*s)
+                                    title=format!("{label}: {}", format_seconds(*s))></span>
+                            }).collect_view()}
+                        </div>
+                        <span class="tb-total">{format!("≈ {}", format_seconds(e.total_seconds))}</span>
+                    </div>
+                    {measured.map(|m| view! {
+                        <div class="tb-row">
+                            <span class="tb-name">"measured"</span>
+                            <div class="tb-bar">
+                                <span class="tb-part tb-measured" style=if scaled { "width: 100%".to_string() } else { width(m) }></span>
+                            </div>
+                            <span class="tb-total">{format_seconds(m)}{scaled.then_some(" (scaled)")}</span>
+                        </div>
+                    })}
+                    <div class="tb-legend">
+                        {parts.iter().map(|(key, label, s)| view! {
+                            <span><i class=format!("tb-{key}")></i>{format!("{label} {}", format_seconds(*s))}</span>
+                        }).collect_view()}
+                    </div>
+                    {(per_job.len() > 1).then(|| view! {
+                        <p class="muted small tb-jobs">
+                            "Per job (compute + control videos): "
+                            {per_job.iter().map(|(id, s)| format!("{} {}", short_id(id), format_seconds(*s))).collect::<Vec<_>>().join(" · ")}
+                        </p>
+                    })}
+                </div>
+            }
+        })
     }
 }
 

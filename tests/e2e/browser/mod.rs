@@ -5,6 +5,7 @@
 //! they also replace the committed ones in `docs/screenshots/`.
 
 mod flows;
+mod ops;
 mod slurm;
 
 use crate::support::TestApp;
