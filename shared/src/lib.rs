@@ -10,6 +10,7 @@ pub mod plan;
 pub mod preview;
 pub mod profile;
 pub mod refit;
+pub mod time;
 pub mod video;
 
 pub use control::{Control, ControlSet};

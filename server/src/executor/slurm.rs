@@ -175,14 +175,7 @@ fn seconds_of(time: &str) -> Option<i64> {
     let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), c.as_slice()) else {
         return None;
     };
-    // Days from civil (proleptic Gregorian), 1970-01-01 = 0.
-    let y = if *m <= 2 { y - 1 } else { *y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = cosmosq_shared::time::days_from_civil(*y, *m, *day);
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
